@@ -1,0 +1,284 @@
+"""The HTTP client: the single choke point between the SDK and the platform.
+
+Every request goes through :meth:`Client.request`, which joins the URL, adds the token and a timeout, retries
+what is safe to retry, and turns an error answer into an exception of :mod:`previsio_sdk.errors`. Lists are
+paged by :meth:`Client.iter_pages` and jobs are waited for by :meth:`Client.wait_job`.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote
+
+import requests
+
+from . import config
+from .errors import (
+    APIError,
+    JobFailedError,
+    JobTimeoutError,
+    ServerUnreachableError,
+    error_class_for_status,
+)
+
+API_PREFIX = "/api/v1"
+DEFAULT_TIMEOUT = 60.0
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_RETRY_STATUSES = frozenset({502, 503, 504})
+
+
+def format_path(template: str, *args: str) -> str:
+    """Fill ``{}`` placeholders of a path with URL-escaped values (ids never reshape a path)."""
+    return template.format(*(quote(str(a), safe="") for a in args))
+
+
+class Client:
+    """A connection to a previsio platform.
+
+    Args:
+        url: Base URL of the platform, such as ``https://previsio.example.com``. When None, the URL given to
+            :func:`init_client`, then ``PREVISIO_URL``, is used; when none is set, the embedded local platform
+            under ``home`` is started (or reused) and used.
+        token: API token. Defaults like ``url`` (``PREVISIO_TOKEN``); the local platform's own token is used
+            with the local platform.
+        timeout: Seconds to wait for each HTTP answer.
+        session: A ``requests.Session`` to use (for proxies, certificates, adapters).
+        max_retries: How many times an idempotent request is retried on a connection error or a 502/503/504.
+        home: Home of the local platform (``PREVISIO_HOME`` or ``~/.previsio`` when None).
+
+    Raises:
+        ServerUnreachableError: No URL was configured and the local platform could not be started.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        session: requests.Session | None = None,
+        max_retries: int = 3,
+        home: str | os.PathLike[str] | None = None,
+    ) -> None:
+        from . import _default
+
+        url = url or _default.configured_url() or config.env_url()
+        token = token or (_default.configured_token() if url else None) or (config.env_token() if url else None)
+        self.is_local = url is None
+        if url is None:
+            from .local import ensure_local_platform
+
+            url, local_token = ensure_local_platform(config.home_dir(home))
+            token = token or local_token
+        self.url = url.rstrip("/")
+        self._token = token
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.session = session or requests.Session()
+        self.session.headers.setdefault("User-Agent", f"previsio_sdk/{_version()}")
+
+    def __repr__(self) -> str:
+        return f"Client(url={self.url!r}{', local' if self.is_local else ''})"
+
+    # -- the choke point ------------------------------------------------------------------------------------------
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: bytes | IO[bytes] | None = None,
+        headers: Mapping[str, str] | None = None,
+        stream: bool = False,
+        timeout: float | None = None,
+    ) -> requests.Response:
+        """Send one request to the platform and return its successful answer.
+
+        Args:
+            method: HTTP method.
+            path: Path below ``/api/v1``, already escaped (see :func:`format_path`).
+            params: Query parameters.
+            json: JSON body.
+            data: Raw body (bytes or a binary file object, streamed).
+            headers: Extra headers.
+            stream: Do not read the body before returning (downloads).
+            timeout: Seconds for this request instead of the client's timeout.
+
+        Returns:
+            The ``requests`` response, status 2xx.
+
+        Raises:
+            APIError: The platform answered with an error status (the subclass tells which).
+            ServerUnreachableError: The platform could not be reached after the retries.
+        """
+        method = method.upper()
+        url = f"{self.url}{API_PREFIX}{path}"
+        all_headers = {"Accept": "application/json", **(headers or {})}
+        if self._token:
+            all_headers["Authorization"] = f"Bearer {self._token}"
+        retryable = method in _IDEMPOTENT and data is None
+        attempt = 0
+        while True:
+            try:
+                resp = self.session.request(
+                    method, url, params=params, json=json, data=data, headers=all_headers, stream=stream,
+                    timeout=timeout or self.timeout,
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                if retryable and attempt < self.max_retries:
+                    attempt += 1
+                    self._backoff(attempt)
+                    continue
+                raise ServerUnreachableError(
+                    f"Cannot reach the platform at {self.url}: {type(exc).__name__}."
+                ) from None
+            if resp.status_code in _RETRY_STATUSES and retryable and attempt < self.max_retries:
+                attempt += 1
+                resp.close()
+                self._backoff(attempt)
+                continue
+            if resp.status_code >= 400:
+                raise self._error(method, resp)
+            return resp
+
+    @staticmethod
+    def _backoff(attempt: int) -> None:
+        delay = min(2.0, 0.1 * 2**attempt)
+        time.sleep(delay / 2 + random.uniform(0, delay / 2))
+
+    @staticmethod
+    def _error(method: str, resp: requests.Response) -> APIError:
+        request_id = resp.headers.get("X-Request-ID")
+        code = None
+        details = None
+        message = resp.reason or f"HTTP {resp.status_code}"
+        try:
+            body = resp.json()
+            error = body.get("error", {}) if isinstance(body, dict) else {}
+            code = error.get("code")
+            message = error.get("message") or message
+            details = error.get("details")
+            request_id = error.get("request_id") or request_id
+        except ValueError:
+            pass
+        cls = error_class_for_status(resp.status_code)
+        return cls(message, status=resp.status_code, code=code, request_id=request_id, details=details)
+
+    # -- helpers --------------------------------------------------------------------------------------------------
+    def get(self, path: str, **params: Any) -> Any:
+        """GET ``path`` and return the decoded JSON answer."""
+        return self.request("GET", path, params=params or None).json()
+
+    def post(self, path: str, body: Any = None, **params: Any) -> Any:
+        """POST a JSON body to ``path`` and return the decoded JSON answer."""
+        return self.request("POST", path, json=body, params=params or None).json()
+
+    def patch(self, path: str, body: Any) -> Any:
+        """PATCH ``path`` with a JSON body and return the decoded JSON answer."""
+        return self.request("PATCH", path, json=body).json()
+
+    def delete(self, path: str, **params: Any) -> None:
+        """DELETE ``path``."""
+        self.request("DELETE", path, params=params or None)
+
+    def iter_pages(self, path: str, page_size: int = 500, **params: Any) -> Iterator[dict[str, Any]]:
+        """Yield every item of a paged list, fetching page after page."""
+        page = 1
+        seen = 0
+        while True:
+            body = self.get(path, page=page, page_size=page_size, **params)
+            items = body["items"]
+            yield from items
+            seen += len(items)
+            if not items or seen >= body["total"]:
+                return
+            page += 1
+
+    def wait_job(
+        self, job_id: str, *, timeout: float | None = None, progress: bool | None = None, description: str = ""
+    ) -> dict[str, Any]:
+        """Poll a job until it ends; show rows written so far on a progress bar.
+
+        Args:
+            job_id: The job to wait for.
+            timeout: Seconds to wait at most; None waits as long as it takes.
+            progress: Show a progress bar; None shows one when attached to a terminal or a notebook.
+            description: Label of the progress bar.
+
+        Returns:
+            The finished job, as the platform describes it.
+
+        Raises:
+            JobFailedError: The job failed; ``code`` and ``message`` carry the platform's reason.
+            JobTimeoutError: ``timeout`` passed first (the job goes on).
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        bar = _progress_bar(progress, description)
+        delay = 0.02
+        path = format_path("/jobs/{}", job_id)
+        try:
+            while True:
+                job = self.get(path)
+                if bar is not None:
+                    bar.update(job["progress_rows"] - bar.n)
+                if job["status"] == "succeeded":
+                    return job
+                if job["status"] == "failed":
+                    raise JobFailedError(
+                        job.get("error_message") or "The job failed.", code=job.get("error_code"), job_id=job_id
+                    )
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise JobTimeoutError(f"Job {job_id} is still {job['status']} after {timeout} s.",
+                                          job_id=job_id)
+                time.sleep(delay)
+                delay = min(delay * 1.5, 0.5)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def download(self, path: str, target: str | os.PathLike[str] | IO[bytes]) -> int:
+        """Stream the body of a GET to a file path or a binary file object; return the bytes written."""
+        resp = self.request("GET", path, stream=True, headers={"Accept": "*/*"})
+        written = 0
+        with resp:
+            if isinstance(target, (str, os.PathLike)):
+                target_path = Path(target)
+                tmp = target_path.with_name(target_path.name + ".part")
+                with open(tmp, "wb") as fh:
+                    for chunk in resp.iter_content(1 << 20):
+                        fh.write(chunk)
+                        written += len(chunk)
+                os.replace(tmp, target_path)
+            else:
+                for chunk in resp.iter_content(1 << 20):
+                    target.write(chunk)
+                    written += len(chunk)
+        return written
+
+
+def _in_notebook() -> bool:
+    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+def _progress_bar(progress: bool | None, description: str) -> Any:
+    if progress is None:
+        progress = _in_notebook() or sys.stderr.isatty()
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(desc=description or "rows", unit=" rows", unit_scale=True, leave=False)
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__

@@ -1,0 +1,136 @@
+"""Connectors: the address and credentials of a remote system.
+
+Credentials are sent once, when the connector is created or updated, and stay on the platform, encrypted;
+a connector object only knows whether a password is set (``has_password``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from ._default import get_client
+from ._resource import parse_datetime
+from .client import Client, format_path
+
+
+@attrs.define(frozen=True)
+class ConnectorTestResult:
+    """Outcome of :meth:`Connector.test`: truthy when the connection works.
+
+    Attributes:
+        ok: Whether the platform could connect.
+        message: The driver's reason on failure (secrets removed), a short confirmation on success.
+        code: Error code on failure, such as ``authentication_failed`` or ``connection_failed``.
+    """
+
+    ok: bool
+    message: str = ""
+    code: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+@attrs.define(eq=False)
+class Connector:
+    """A connector of a project (base class; :meth:`from_dict` returns the subclass of its type).
+
+    Attributes:
+        id: Platform id.
+        project_id: Id of the project owning it.
+        name: Name, unique among the project's connectors.
+        type: Connector type, such as ``sql``.
+        host: Host name of the remote system.
+        port: Port of the remote system.
+        username: User name used to connect.
+        database: Default database (for SQLite: the database file on the platform's machine).
+        driver: Dialect or protocol variant, such as ``postgresql``.
+        options: Type-specific settings.
+        has_password: Whether a password is stored (it is never returned).
+        created_at: Creation time (UTC).
+    """
+
+    id: str
+    project_id: str
+    name: str
+    type: str
+    host: str | None = None
+    port: int | None = None
+    username: str | None = None
+    database: str | None = None
+    driver: str | None = None
+    options: dict[str, Any] = attrs.field(factory=dict)
+    has_password: bool = False
+    created_at: datetime | None = None
+    _client: Client | None = attrs.field(default=None, repr=False, alias="client")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], client: Client | None = None) -> Connector:
+        """Build the connector object of the right subclass from the platform's description."""
+        target = CONNECTOR_CLASSES.get(data.get("type", ""), Connector)
+        return target(
+            id=data["id"], project_id=data["project_id"], name=data["name"], type=data["type"],
+            host=data.get("host"), port=data.get("port"), username=data.get("username"),
+            database=data.get("database"), driver=data.get("driver"), options=data.get("options") or {},
+            has_password=bool(data.get("has_password")), created_at=parse_datetime(data.get("created_at")),
+            client=get_client(client),
+        )
+
+    @classmethod
+    def from_id(cls, connector_id: str, client: Client | None = None) -> Connector:
+        """Fetch a connector by id.
+
+        Raises:
+            NotFoundError: No such connector is visible to this token.
+        """
+        client = get_client(client)
+        return cls.from_dict(client.get(format_path("/connectors/{}", connector_id)), client)
+
+    @property
+    def client(self) -> Client:
+        """The client this connector came from."""
+        return get_client(self._client)
+
+    def test(self) -> ConnectorTestResult:
+        """Ask the platform to connect with this connector.
+
+        Returns:
+            A result that is truthy on success and carries the driver's reason (secrets removed) on failure.
+        """
+        body = self.client.post(format_path("/connectors/{}/test", self.id))
+        return ConnectorTestResult(ok=body["ok"], message=body.get("message", ""), code=body.get("code"))
+
+    def delete(self, force: bool = False) -> None:
+        """Delete this connector.
+
+        Args:
+            force: Also delete the datasources that use it (the datasets taken from them stay).
+
+        Raises:
+            ConflictError: Datasources use it and ``force`` is False (the error lists them).
+        """
+        self.client.delete(format_path("/connectors/{}", self.id), **({"force": "true"} if force else {}))
+
+
+@attrs.define(eq=False)
+class SQLConnector(Connector):
+    """A connector to an SQL database: PostgreSQL, MySQL/MariaDB or SQLite (``driver``)."""
+
+    def list_databases(self) -> list[str]:
+        """Names of the databases the connector's credentials can see."""
+        return self.client.get(format_path("/connectors/{}/databases", self.id))["items"]
+
+    def list_tables(self, database: str | None = None) -> list[str]:
+        """Names of the tables and views of ``database`` (the connector's default database when None).
+
+        PostgreSQL tables outside the ``public`` schema are named ``schema.table``.
+        """
+        params = {"database": database} if database else {}
+        return self.client.get(format_path("/connectors/{}/tables", self.id), **params)["items"]
+
+
+#: The SDK class of each connector type; other types are plain :class:`Connector` objects.
+CONNECTOR_CLASSES: dict[str, type[Connector]] = {"sql": SQLConnector}

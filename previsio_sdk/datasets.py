@@ -1,0 +1,228 @@
+"""Datasets: immutable Parquet snapshots stored by the platform, and the jobs that make them."""
+
+from __future__ import annotations
+
+import io
+import os
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._default import get_client
+from ._resource import parse_datetime
+from .client import Client, format_path
+from .datasources import DataSource
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+
+@attrs.define(frozen=True)
+class Column:
+    """One column of a dataset's schema.
+
+    Attributes:
+        name: Column name.
+        type: Arrow type name, such as ``int64``, ``timestamp[us, tz=UTC]`` or ``decimal128(12, 2)``.
+        nullable: Whether the column may hold nulls.
+    """
+
+    name: str
+    type: str
+    nullable: bool = True
+
+
+@attrs.define(eq=False)
+class Dataset:
+    """A dataset of a project: a snapshot of a datasource, or an upload.
+
+    Attributes:
+        id: Platform id.
+        project_id: Id of the project owning it.
+        name: Name, unique among the project's datasets.
+        num_rows: Number of rows.
+        schema: Columns, with their Arrow types.
+        created_at: When the snapshot or upload was started (UTC).
+        datasource_id: Id of the datasource it was taken from (None for uploads or a deleted datasource).
+        origin: ``snapshot`` or ``upload``.
+        size_bytes: Size of the stored Parquet file.
+        content_hash: SHA-256 of the stored Parquet file.
+        file_name: Name of the uploaded file, for uploads.
+    """
+
+    id: str
+    project_id: str
+    name: str
+    num_rows: int
+    schema: list[Column] = attrs.field(factory=list)
+    created_at: datetime | None = None
+    datasource_id: str | None = None
+    origin: str = "snapshot"
+    size_bytes: int = 0
+    content_hash: str = ""
+    file_name: str | None = None
+    _client: Client | None = attrs.field(default=None, repr=False, alias="client")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], client: Client | None = None) -> Dataset:
+        """Build a dataset object from the platform's description."""
+        return cls(
+            id=data["id"], project_id=data["project_id"], name=data["name"], num_rows=data["num_rows"],
+            schema=[Column(c["name"], c["type"], c.get("nullable", True)) for c in data.get("schema") or []],
+            created_at=parse_datetime(data.get("created_at")), datasource_id=data.get("datasource_id"),
+            origin=data.get("origin", "snapshot"), size_bytes=data.get("size_bytes") or 0,
+            content_hash=data.get("content_hash") or "", file_name=data.get("file_name"),
+            client=get_client(client),
+        )
+
+    @classmethod
+    def from_id(cls, dataset_id: str, client: Client | None = None) -> Dataset:
+        """Fetch a dataset by id.
+
+        Raises:
+            NotFoundError: No such dataset is visible to this token (or its snapshot is not complete).
+        """
+        client = get_client(client)
+        return cls.from_dict(client.get(format_path("/datasets/{}", dataset_id)), client)
+
+    @property
+    def client(self) -> Client:
+        """The client this dataset came from."""
+        return get_client(self._client)
+
+    @property
+    def columns(self) -> list[str]:
+        """Column names."""
+        return [c.name for c in self.schema]
+
+    @property
+    def datasource(self) -> DataSource | None:
+        """The datasource this dataset was taken from, if it still exists."""
+        if self.datasource_id is None:
+            return None
+        return DataSource.from_id(self.datasource_id, self.client)
+
+    def download(self, path: str | os.PathLike[str]) -> str:
+        """Save the dataset's Parquet file to ``path`` (a directory gets ``<name>.parquet``).
+
+        Returns:
+            The path written.
+        """
+        target = os.fspath(path)
+        if os.path.isdir(target):
+            target = os.path.join(target, f"{self.name}.parquet")
+        self.client.download(format_path("/datasets/{}/download", self.id), target)
+        return target
+
+    def to_arrow(self) -> pa.Table:
+        """Load the whole dataset as a ``pyarrow.Table``."""
+        import pyarrow.parquet as pq
+
+        buf = io.BytesIO()
+        self.client.download(format_path("/datasets/{}/download", self.id), buf)
+        buf.seek(0)
+        return pq.read_table(buf)
+
+    def to_pandas(self) -> pd.DataFrame:
+        """Load the whole dataset as a ``pandas.DataFrame``.
+
+        Integer and boolean columns use pandas' nullable dtypes (``Int64``, ``boolean``...), so a column with
+        NULLs stays integer; NULLs are ``pd.NA``.
+        """
+        return arrow_to_pandas(self.to_arrow())
+
+    def head(self, n: int = 10) -> pd.DataFrame:
+        """The first ``n`` rows as a DataFrame; only those rows are transferred."""
+        import pyarrow as pa
+
+        resp = self.client.request(
+            "GET", format_path("/datasets/{}/head", self.id), params={"n": n},
+            headers={"Accept": "application/vnd.apache.arrow.stream"},
+        )
+        return arrow_to_pandas(pa.ipc.open_stream(resp.content).read_all())
+
+    def delete(self) -> None:
+        """Delete this dataset and its stored file."""
+        self.client.delete(format_path("/datasets/{}", self.id))
+
+
+def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
+    """Convert to pandas keeping integers integer and booleans boolean when they hold NULLs."""
+    import pandas as pd
+    import pyarrow as pa
+
+    mapping = {
+        pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
+        pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
+        pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype(), pa.bool_(): pd.BooleanDtype(),
+    }
+    return table.to_pandas(types_mapper=mapping.get)
+
+
+@attrs.define(eq=False)
+class Job:
+    """A platform job (snapshot or upload): poll it with :meth:`refresh`, wait for its dataset with :meth:`wait`.
+
+    Attributes:
+        id: Platform id.
+        project_id: Id of the project.
+        kind: ``snapshot`` or ``upload``.
+        status: ``pending``, ``running``, ``succeeded`` or ``failed``.
+        progress_rows: Rows written so far.
+        dataset_id: Id of the dataset, once the job succeeded.
+        error_code: Why it failed, as a code.
+        error_message: Why it failed, in words.
+    """
+
+    id: str
+    project_id: str
+    kind: str
+    status: str
+    progress_rows: int = 0
+    dataset_id: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+    _client: Client | None = attrs.field(default=None, repr=False, alias="client")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], client: Client | None = None) -> Job:
+        """Build a job object from the platform's description."""
+        return cls(
+            id=data["id"], project_id=data["project_id"], kind=data["kind"], status=data["status"],
+            progress_rows=data.get("progress_rows") or 0, dataset_id=data.get("dataset_id"),
+            error_code=data.get("error_code"), error_message=data.get("error_message"),
+            created_at=parse_datetime(data.get("created_at")), finished_at=parse_datetime(data.get("finished_at")),
+            client=get_client(client),
+        )
+
+    @property
+    def client(self) -> Client:
+        """The client this job came from."""
+        return get_client(self._client)
+
+    @property
+    def done(self) -> bool:
+        """Whether the job has ended, in success or failure."""
+        return self.status in ("succeeded", "failed")
+
+    def refresh(self) -> Job:
+        """Fetch the job's current state (returns a new object)."""
+        return Job.from_dict(self.client.get(format_path("/jobs/{}", self.id)), self.client)
+
+    def wait(self, timeout: float | None = None, progress: bool | None = None) -> Dataset:
+        """Wait for the job to end and return its dataset.
+
+        Args:
+            timeout: Seconds to wait at most; None waits as long as it takes.
+            progress: Show a progress bar (rows so far); None shows one in a terminal or a notebook.
+
+        Raises:
+            JobFailedError: The job failed; the error carries the platform's code and reason.
+            JobTimeoutError: ``timeout`` passed first (the job goes on).
+        """
+        job = self.client.wait_job(self.id, timeout=timeout, progress=progress, description=self.kind)
+        return Dataset.from_id(job["dataset_id"], self.client)

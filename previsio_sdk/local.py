@@ -1,0 +1,129 @@
+"""The embedded local platform: found under the home directory, or started as a background process.
+
+The platform runs in its own process (``python -m previsio_sdk.server --local``), listens on 127.0.0.1 on a
+free port, and publishes its URL in ``<home>/platform.json``; the admin token is in ``<home>/admin.token``
+(mode 0600). Every Python process using the same home talks to the same platform and sees the same projects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import requests
+
+from .errors import ServerUnreachableError
+
+STATE_FILE = "platform.json"
+TOKEN_FILE = "admin.token"
+LOG_FILE = "platform.log"
+START_TIMEOUT = 60.0
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` so two processes do not start two platforms."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: best effort without a lock
+        yield
+        return
+    with open(path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running_platform(home: Path) -> tuple[str, int] | None:
+    """URL and pid of the platform serving ``home``, if one is up and answering."""
+    try:
+        state = json.loads((home / STATE_FILE).read_text())
+        url, pid = state["url"], int(state["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not _pid_alive(pid):
+        return None
+    try:
+        ok = requests.get(f"{url}/api/v1/health", timeout=2).ok
+    except requests.RequestException:
+        return None
+    return (url, pid) if ok else None
+
+
+def read_token(home: Path) -> str:
+    """The admin token of the local platform."""
+    try:
+        return (home / TOKEN_FILE).read_text().strip()
+    except OSError as exc:
+        raise ServerUnreachableError(f"The local platform's token file {home / TOKEN_FILE} cannot be read.") from exc
+
+
+def ensure_local_platform(home: Path, timeout: float = START_TIMEOUT) -> tuple[str, str]:
+    """Return the URL and token of the local platform of ``home``, starting it if needed.
+
+    Raises:
+        ServerUnreachableError: The platform did not come up in ``timeout`` seconds (its log is quoted).
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    found = running_platform(home)
+    if found:
+        return found[0], read_token(home)
+    with _locked(home / "platform.lock"):
+        found = running_platform(home)
+        if found:
+            return found[0], read_token(home)
+        (home / STATE_FILE).unlink(missing_ok=True)
+        log_path = home / LOG_FILE
+        with open(log_path, "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "previsio_sdk.server", "--local", "--host", "127.0.0.1", "--port", "0",
+                 "--home", str(home)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                close_fds=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = running_platform(home)
+            if found:
+                return found[0], read_token(home)
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        if proc.poll() is None:
+            proc.terminate()
+        tail = log_path.read_text(errors="replace")[-2000:]
+        raise ServerUnreachableError(f"The local platform did not start; last lines of {log_path}:\n{tail}")
+
+
+def stop_local_platform(home: Path, timeout: float = 10.0) -> bool:
+    """Stop the local platform of ``home``; return whether one was running."""
+    found = running_platform(home)
+    if not found:
+        return False
+    pid = found[1]
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _pid_alive(pid):
+        time.sleep(0.1)
+    if _pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    return True

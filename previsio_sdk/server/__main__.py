@@ -1,0 +1,5 @@
+"""``python -m previsio_sdk.server``."""
+
+from .serve import main
+
+main()

@@ -1,0 +1,43 @@
+"""The platform object: settings, metadata store, vault, dataset store and job runner, wired once."""
+
+from __future__ import annotations
+
+import logging
+
+from .auth import bootstrap_admin
+from .db import Database
+from .jobs import JobRunner
+from .settings import Settings
+from .storage import ParquetDatasetStore
+from .vault import Vault, load_or_create_key
+
+log = logging.getLogger(__name__)
+
+
+class Platform:
+    """Everything a request handler or a job needs, built from :class:`Settings`."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        settings.home.mkdir(parents=True, exist_ok=True)
+        self.db = Database(settings.metadata_url)
+        key = (
+            settings.secret_key.get_secret_value().encode()
+            if settings.secret_key
+            else load_or_create_key(settings.home / "secret.key")
+        )
+        self.vault = Vault(key)
+        self.store = ParquetDatasetStore(settings.datasets_dir, settings.tmp_dir)
+        self.jobs = JobRunner(self, settings.job_workers)
+        self.admin_token: str | None = None
+        self.started = False
+
+    def start(self) -> None:
+        """Recover from a previous run and make sure an admin token exists."""
+        self.jobs.recover()
+        self.admin_token = bootstrap_admin(self)
+        self.started = True
+
+    def stop(self) -> None:
+        """Stop the job runner."""
+        self.jobs.shutdown()

@@ -1,0 +1,40 @@
+"""Connector drivers, one module per connector type, registered by type name.
+
+Importing this package registers the in-tree drivers; :func:`driver_class` also loads the drivers that
+installed packages declare in the ``previsio_sdk.drivers`` entry-point group.
+"""
+
+from . import sql  # noqa: F401  (registers "sql")
+from .base import (
+    AuthenticationFailed,
+    ConnectionFailed,
+    ConnectorConfig,
+    Driver,
+    DriverError,
+    InvalidSource,
+    ReadFailed,
+    SourceNotFound,
+    SourceSpec,
+    TestOutcome,
+    Unsupported,
+    driver_class,
+    register,
+    registered_types,
+)
+
+__all__ = [
+    "AuthenticationFailed",
+    "ConnectionFailed",
+    "ConnectorConfig",
+    "Driver",
+    "DriverError",
+    "InvalidSource",
+    "ReadFailed",
+    "SourceNotFound",
+    "SourceSpec",
+    "TestOutcome",
+    "Unsupported",
+    "driver_class",
+    "register",
+    "registered_types",
+]

@@ -1,0 +1,535 @@
+"""SQL databases: PostgreSQL, MySQL/MariaDB and SQLite, through SQLAlchemy.
+
+Rows are read with a server-side cursor and turned into Arrow record batches of ``batch_rows`` rows, so memory
+does not grow with the table. Column types come from the database: the cursor description for PostgreSQL and
+MySQL, the declared column types for SQLite tables; only a column the database cannot type (an SQLite
+expression, a MySQL text-or-binary column) is inferred from its first batch.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlparse
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.exc import DBAPIError, NoSuchTableError, SQLAlchemyError
+
+from ..errors import Invalid
+from .base import (
+    AuthenticationFailed,
+    ConnectionFailed,
+    ConnectorConfig,
+    Driver,
+    DriverError,
+    InvalidSource,
+    ReadFailed,
+    SourceNotFound,
+    SourceSpec,
+    TestOutcome,
+    register,
+)
+
+Converter = Callable[[Any], Any]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Dialects
+# ---------------------------------------------------------------------------------------------------------------
+class Dialect:
+    """What differs between SQL databases: URLs, catalog queries, types and error codes."""
+
+    name: ClassVar[str]
+    default_port: ClassVar[int | None] = None
+    sqlalchemy_driver: ClassVar[str]
+    has_schemas: ClassVar[bool] = False
+
+    def url(self, config: ConnectorConfig, database: str | None) -> URL:
+        """SQLAlchemy URL for ``database`` (the connector's default when None)."""
+        return URL.create(
+            self.sqlalchemy_driver,
+            username=config.username or None,
+            password=config.secrets.get("password") or None,
+            host=config.host,
+            port=config.port or self.default_port,
+            database=database or config.database or None,
+        )
+
+    def connect_args(self, timeout: int) -> dict[str, Any]:
+        """DBAPI connect arguments (timeouts)."""
+        return {}
+
+    def list_databases(self, conn: Connection) -> list[str]:
+        """Names of the databases visible on this server."""
+        raise NotImplementedError
+
+    def begin_read_only(self, conn: Connection) -> Connection:
+        """Make the coming statements run in a read-only transaction where the dialect allows."""
+        return conn
+
+    def arrow_types(self, cursor: Any) -> list[tuple[pa.DataType | None, Converter | None]]:
+        """Arrow type (None: infer) and value converter for each column of a DB-API cursor."""
+        return [(None, None) for _ in cursor.description]
+
+    def classify(self, exc: DBAPIError) -> type[DriverError]:
+        """Map a DB-API error to the driver error class a caller should see."""
+        return ReadFailed
+
+
+def _to_str(value: Any) -> Any:
+    return None if value is None else str(value)
+
+
+def _to_json(value: Any) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, default=str)
+
+
+class PostgresDialect(Dialect):
+    name = "postgresql"
+    default_port = 5432
+    sqlalchemy_driver = "postgresql+psycopg"
+    has_schemas = True
+
+    _OIDS: ClassVar[dict[int, tuple[pa.DataType | None, Converter | None]]] = {
+        16: (pa.bool_(), None),
+        17: (pa.binary(), bytes),
+        18: (pa.string(), None),
+        19: (pa.string(), None),
+        20: (pa.int64(), None),
+        21: (pa.int16(), None),
+        23: (pa.int32(), None),
+        25: (pa.string(), None),
+        26: (pa.int64(), None),
+        114: (pa.string(), _to_json),
+        142: (pa.string(), None),
+        700: (pa.float32(), None),
+        701: (pa.float64(), None),
+        790: (pa.decimal128(38, 2), None),
+        1042: (pa.string(), None),
+        1043: (pa.string(), None),
+        1082: (pa.date32(), None),
+        1083: (pa.time64("us"), None),
+        1114: (pa.timestamp("us"), None),
+        1184: (pa.timestamp("us", tz="UTC"), None),
+        1186: (pa.duration("us"), None),
+        1266: (pa.string(), _to_str),
+        2950: (pa.string(), _to_str),
+        3802: (pa.string(), _to_json),
+    }
+
+    def connect_args(self, timeout: int) -> dict[str, Any]:
+        return {"connect_timeout": timeout, "options": "-c TimeZone=UTC"}
+
+    def list_databases(self, conn: Connection) -> list[str]:
+        rows = conn.execute(
+            sa.text("SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn ORDER BY datname")
+        )
+        return [r[0] for r in rows]
+
+    def begin_read_only(self, conn: Connection) -> Connection:
+        return conn.execution_options(postgresql_readonly=True)
+
+    def arrow_types(self, cursor: Any) -> list[tuple[pa.DataType | None, Converter | None]]:
+        out: list[tuple[pa.DataType | None, Converter | None]] = []
+        for col in cursor.description:
+            if col.type_code == 1700:
+                out.append((_decimal_type(col.precision, col.scale), None))
+            else:
+                out.append(self._OIDS.get(col.type_code, (None, None)))
+        return out
+
+    def classify(self, exc: DBAPIError) -> type[DriverError]:
+        state = getattr(exc.orig, "sqlstate", None) or ""
+        text = str(exc.orig)
+        if state in ("28P01", "28000") or "password authentication failed" in text:
+            return AuthenticationFailed
+        if state in ("42P01", "3D000", "3F000") or "does not exist" in text:
+            return SourceNotFound
+        if state.startswith("42") or state == "25006":
+            return InvalidSource
+        if state.startswith("08") or isinstance(exc, sa.exc.OperationalError) and not state:
+            return ConnectionFailed
+        return ReadFailed
+
+
+class MySQLDialect(Dialect):
+    name = "mysql"
+    default_port = 3306
+    sqlalchemy_driver = "mysql+pymysql"
+
+    def url(self, config: ConnectorConfig, database: str | None) -> URL:
+        return super().url(config, database).update_query_dict({"charset": "utf8mb4"})
+
+    def connect_args(self, timeout: int) -> dict[str, Any]:
+        return {"connect_timeout": timeout}
+
+    def list_databases(self, conn: Connection) -> list[str]:
+        hidden = {"information_schema", "performance_schema", "mysql", "sys"}
+        return sorted(r[0] for r in conn.execute(sa.text("SHOW DATABASES")) if r[0] not in hidden)
+
+    def begin_read_only(self, conn: Connection) -> Connection:
+        conn.exec_driver_sql("SET SESSION TRANSACTION READ ONLY")
+        return conn
+
+    def arrow_types(self, cursor: Any) -> list[tuple[pa.DataType | None, Converter | None]]:
+        try:
+            flags = [f.flags for f in cursor._result.fields]
+        except AttributeError:  # pragma: no cover - pymysql internals moved
+            flags = [0] * len(cursor.description)
+        out: list[tuple[pa.DataType | None, Converter | None]] = []
+        for (_name, code, _disp, size, _prec, scale, _null), flag in zip(cursor.description, flags):
+            unsigned = bool(flag & 32)
+            ints = {1: (pa.int8(), pa.uint8()), 2: (pa.int16(), pa.uint16()), 3: (pa.int32(), pa.uint32()),
+                    9: (pa.int32(), pa.uint32()), 8: (pa.int64(), pa.uint64())}
+            if code in ints:
+                out.append((ints[code][1 if unsigned else 0], None))
+            elif code == 4:
+                out.append((pa.float32(), None))
+            elif code == 5:
+                out.append((pa.float64(), None))
+            elif code in (0, 246):
+                out.append((_decimal_type(size if size and size > 40 else 38, scale), None))
+            elif code in (7, 12):
+                out.append((pa.timestamp("us"), None))
+            elif code in (10, 14):
+                out.append((pa.date32(), None))
+            elif code == 11:
+                out.append((pa.duration("us"), None))
+            elif code == 13:
+                out.append((pa.int16(), None))
+            elif code in (16, 255):
+                out.append((pa.binary(), None))
+            elif code in (245, 247, 248):
+                out.append((pa.string(), _to_str))
+            elif code == 6:
+                out.append((pa.string(), None))
+            else:  # text or binary strings: pymysql decides by charset, so look at the values
+                out.append((None, None))
+        return out
+
+    def classify(self, exc: DBAPIError) -> type[DriverError]:
+        errno = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+        if errno in (1044, 1045, 1698):
+            return AuthenticationFailed
+        if errno in (1049, 1146, 1051):
+            return SourceNotFound
+        if errno in (1064, 1054, 1792, 1142, 1227):
+            return InvalidSource
+        if errno in (2002, 2003, 2005, 2006, 2013):
+            return ConnectionFailed
+        return ReadFailed
+
+
+class SQLiteDialect(Dialect):
+    name = "sqlite"
+    sqlalchemy_driver = "sqlite"
+
+    def url(self, config: ConnectorConfig, database: str | None) -> URL:
+        path = config.database or ""
+        # Opened read-only through a URI: a mistyped path must not create an empty database file.
+        return URL.create("sqlite", database=f"file:{path}", query={"mode": "ro", "uri": "true"})
+
+    def connect_args(self, timeout: int) -> dict[str, Any]:
+        return {"timeout": timeout}
+
+    def list_databases(self, conn: Connection) -> list[str]:
+        return [r[1] for r in conn.exec_driver_sql("PRAGMA database_list")]
+
+    def classify(self, exc: DBAPIError) -> type[DriverError]:
+        text = str(exc.orig)
+        if "no such table" in text:
+            return SourceNotFound
+        if "unable to open database" in text:
+            return SourceNotFound
+        if "readonly" in text or "syntax error" in text or "no such column" in text:
+            return InvalidSource
+        return ReadFailed
+
+
+DIALECTS: dict[str, Dialect] = {d.name: d for d in (PostgresDialect(), MySQLDialect(), SQLiteDialect())}
+_PORT_TO_DIALECT = {5432: "postgresql", 3306: "mysql"}
+
+
+def _decimal_type(precision: int | None, scale: int | None) -> pa.DataType:
+    if not precision:  # unconstrained NUMERIC: wide precision, 10 decimals
+        return pa.decimal128(38, 10)
+    scale = scale or 0
+    if precision <= 38:
+        return pa.decimal128(precision, scale)
+    return pa.decimal256(min(precision, 76), scale)
+
+
+def _sa_type_to_arrow(t: sa.types.TypeEngine[Any]) -> pa.DataType | None:
+    """Arrow type of a reflected SQLAlchemy column type (used for SQLite tables)."""
+    if isinstance(t, sa.Boolean):
+        return pa.bool_()
+    if isinstance(t, sa.BigInteger):
+        return pa.int64()
+    if isinstance(t, sa.SmallInteger):
+        return pa.int16()
+    if isinstance(t, sa.Integer):
+        return pa.int64()
+    if isinstance(t, sa.Float):
+        return pa.float64()
+    if isinstance(t, sa.Numeric):
+        return _decimal_type(t.precision, t.scale)
+    if isinstance(t, sa.DateTime):
+        return pa.timestamp("us", tz="UTC") if t.timezone else pa.timestamp("us")
+    if isinstance(t, sa.Date):
+        return pa.date32()
+    if isinstance(t, sa.Time):
+        return pa.time64("us")
+    if isinstance(t, sa.LargeBinary):
+        return pa.binary()
+    if isinstance(t, sa.String):
+        return pa.string()
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Rows to Arrow
+# ---------------------------------------------------------------------------------------------------------------
+def _column_array(values: Sequence[Any], typ: pa.DataType | None, convert: Converter | None) -> pa.Array:
+    if convert is not None:
+        values = [convert(v) for v in values]
+    if typ is None:
+        arr = pa.array(values, from_pandas=False)
+        return arr.cast(pa.string()) if pa.types.is_null(arr.type) else arr
+    try:
+        return pa.array(values, type=typ)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        if pa.types.is_decimal(typ):  # more decimals than the declared scale: round, do not fail
+            quantum = Decimal(1).scaleb(-typ.scale)
+            return pa.array(
+                [None if v is None else Decimal(v).quantize(quantum, ROUND_HALF_EVEN) for v in values], type=typ
+            )
+        if pa.types.is_string(typ):
+            return pa.array([_to_str(v) for v in values], type=typ)
+        raise
+
+
+def rows_to_batch(
+    rows: Sequence[Sequence[Any]],
+    names: list[str],
+    types: list[tuple[pa.DataType | None, Converter | None]],
+    schema: pa.Schema | None,
+) -> pa.RecordBatch:
+    """Build a record batch from DB-API rows; with ``schema``, columns are made to match it."""
+    columns = list(zip(*rows)) if rows else [() for _ in names]
+    arrays = []
+    for i, values in enumerate(columns):
+        typ, convert = types[i]
+        if schema is not None:
+            typ = schema.field(i).type
+        arrays.append(_column_array(values, typ, convert))
+    if schema is not None:
+        return pa.RecordBatch.from_arrays(arrays, schema=schema)
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def _unique_names(names: Sequence[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for name in names:
+        name = name or "column"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}_{seen[name]}"
+        else:
+            seen[name] = 0
+        out.append(name)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The driver
+# ---------------------------------------------------------------------------------------------------------------
+_WRITE_STATEMENT = re.compile(
+    r"^\s*(insert|update|delete|merge|create|alter|drop|truncate|grant|revoke|copy|call|do|replace|lock|vacuum)\b",
+    re.IGNORECASE,
+)
+
+
+def _parse_host(host: str | None, port: int | None) -> tuple[str | None, int | None]:
+    """Accept ``db.example.com``, ``db.example.com:5433`` or ``https://db.example.com`` alike."""
+    if not host:
+        return host, port
+    host = host.strip()
+    if "://" in host or (":" in host and host.count(":") == 1):
+        parsed = urlparse(host if "://" in host else f"//{host}")
+        try:
+            url_port = parsed.port
+        except ValueError:
+            raise Invalid(f"The host {host!r} has an invalid port.", {"field": "host"}) from None
+        return parsed.hostname, port or url_port
+    return host, port
+
+
+@register("sql")
+class SQLDriver(Driver):
+    """SQL databases; ``config.driver`` names the dialect: ``postgresql``, ``mysql`` or ``sqlite``."""
+
+    @property
+    def dialect(self) -> Dialect:
+        """The dialect of this connector."""
+        return DIALECTS[self.config.driver or ""]
+
+    @classmethod
+    def normalize_config(cls, config: ConnectorConfig) -> ConnectorConfig:
+        driver = (config.driver or "").lower() or None
+        if driver in ("postgres", "pg"):
+            driver = "postgresql"
+        if driver in ("mariadb",):
+            driver = "mysql"
+        if driver is None:
+            driver = _PORT_TO_DIALECT.get(config.port or 0)
+            if driver is None:
+                raise Invalid(
+                    f"Cannot infer the SQL driver from port {config.port!r}; pass driver= one of "
+                    f"{', '.join(sorted(DIALECTS))}.",
+                    {"field": "driver"},
+                )
+        if driver not in DIALECTS:
+            raise Invalid(
+                f"Unknown SQL driver {driver!r}; known drivers: {', '.join(sorted(DIALECTS))}.",
+                {"field": "driver"},
+            )
+        if driver == "sqlite":
+            if not config.database:
+                raise Invalid("An SQLite connector needs database= the path of the database file.",
+                              {"field": "database"})
+            if not Path(config.database).is_absolute():
+                raise Invalid(
+                    f"The SQLite path {config.database!r} must be absolute on the platform's machine.",
+                    {"field": "database"},
+                )
+            return config.evolve(driver=driver, host=None, port=None)
+        host, port = _parse_host(config.host, config.port)
+        if not host:
+            raise Invalid(f"A {driver} connector needs a host.", {"field": "host"})
+        if port is not None and not (0 < port < 65536):
+            raise Invalid(f"Port {port} is out of range.", {"field": "port"})
+        return config.evolve(driver=driver, host=host, port=port or DIALECTS[driver].default_port)
+
+    def normalize_source(self, spec: SourceSpec) -> SourceSpec:
+        if bool(spec.table) == bool(spec.request):
+            raise Invalid("An SQL datasource needs exactly one of table= or request=.", {"field": "table"})
+        if spec.path or spec.bucket:
+            raise Invalid("path= and bucket= do not apply to an SQL datasource.", {"field": "path"})
+        if spec.request and _WRITE_STATEMENT.match(spec.request):
+            raise Invalid("A request datasource must be a read-only query (SELECT/WITH).", {"field": "request"},
+                          code="invalid_source")
+        return spec
+
+    # -- connections ------------------------------------------------------------------------------------------
+    def _engine(self, database: str | None = None) -> Engine:
+        return sa.create_engine(
+            self.dialect.url(self.config, database),
+            connect_args=self.dialect.connect_args(self.connect_timeout),
+            poolclass=sa.pool.NullPool,
+        )
+
+    @contextmanager
+    def _connect(self, database: str | None = None) -> Iterator[Connection]:
+        engine = self._engine(database)
+        try:
+            with self._errors(), engine.connect() as conn:
+                yield conn
+        finally:
+            engine.dispose()
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn database errors into redacted driver errors."""
+        try:
+            yield
+        except DriverError:
+            raise
+        except DBAPIError as exc:
+            cls = self.dialect.classify(exc)
+            raise cls(self.redact(str(exc.orig).strip() or type(exc.orig).__name__)) from None
+        except NoSuchTableError as exc:
+            raise SourceNotFound(self.redact(f"Table {exc} does not exist.")) from None
+        except SQLAlchemyError as exc:
+            raise ReadFailed(self.redact(str(exc).split("\n")[0])) from None
+
+    # -- operations -------------------------------------------------------------------------------------------
+    def test(self) -> TestOutcome:
+        try:
+            with self._connect() as conn:
+                conn.execute(sa.text("SELECT 1")).scalar()
+        except DriverError as exc:
+            return TestOutcome(False, exc.code, exc.message)
+        return TestOutcome(True, None, f"Connected to {self.dialect.name}.")
+
+    def list_databases(self) -> list[str]:
+        with self._connect() as conn:
+            return self.dialect.list_databases(conn)
+
+    def list_tables(self, database: str | None) -> list[str]:
+        with self._connect(self._database_for(database)) as conn:
+            inspector = sa.inspect(conn)
+            if self.dialect.name == "postgresql":
+                names = []
+                for schema in inspector.get_schema_names():
+                    if schema in ("information_schema",) or schema.startswith("pg_"):
+                        continue
+                    prefix = "" if schema == "public" else f"{schema}."
+                    names += [prefix + t for t in inspector.get_table_names(schema=schema)]
+                    names += [prefix + v for v in inspector.get_view_names(schema=schema)]
+                return sorted(names)
+            return sorted(inspector.get_table_names() + inspector.get_view_names())
+
+    def _database_for(self, database: str | None) -> str | None:
+        if self.dialect.name == "sqlite":
+            return None  # the file is the database
+        return database or self.config.database
+
+    def _table(self, conn: Connection, name: str) -> sa.Table:
+        schema = None
+        if "." in name and self.dialect.has_schemas:
+            schema, name = name.split(".", 1)
+        return sa.Table(name, sa.MetaData(), schema=schema, autoload_with=conn)
+
+    @contextmanager
+    def open_reader(self, spec: SourceSpec, batch_rows: int) -> Iterator[pa.RecordBatchReader]:
+        with self._connect(self._database_for(spec.database)) as conn, self._errors():
+            conn = self.dialect.begin_read_only(conn)
+            declared: list[pa.DataType | None] | None = None
+            if spec.table:
+                table = self._table(conn, spec.table)
+                stmt: Any = sa.select(table)
+                if self.dialect.name == "sqlite":
+                    declared = [_sa_type_to_arrow(c.type) for c in table.columns]
+            else:
+                stmt = sa.text(spec.request or "")
+            result = conn.execution_options(stream_results=True, yield_per=batch_rows).execute(stmt)
+            if not result.returns_rows:
+                raise InvalidSource("The request returns no rows.")
+            names = _unique_names(list(result.keys()))
+            types = self.dialect.arrow_types(result.cursor)
+            if declared is not None:
+                types = [(d, None) if d is not None else t for d, t in zip(declared, types)]
+            partitions = result.partitions(batch_rows)
+            first = next(partitions, [])
+            first_batch = rows_to_batch(first, names, types, None)
+            schema = first_batch.schema
+
+            def batches() -> Iterator[pa.RecordBatch]:
+                if first_batch.num_rows:
+                    yield first_batch
+                with self._errors():
+                    for rows in partitions:
+                        yield rows_to_batch(rows, names, types, schema)
+
+            yield pa.RecordBatchReader.from_batches(schema, batches())
+

@@ -1,0 +1,173 @@
+"""Datasets: immutable Parquet snapshots, taken from a datasource or uploaded."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Annotated, Literal
+
+import pyarrow as pa
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import FileResponse
+from sqlalchemy import select
+
+from ..deps import CurrentUser, PageDep, PlatformDep, SessionDep, paginate, project_for, resource_for
+from ..errors import Conflict, Invalid, NotFound, PlatformError
+from ..models import Dataset, DataSource, Job
+from ..schemas import DatasetPublic, JobPublic, Page, SnapshotCreate
+
+router = APIRouter(tags=["datasets"])
+
+ARROW_STREAM = "application/vnd.apache.arrow.stream"
+UPLOAD_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def _ensure_free_name(session: SessionDep, project_id: str, name: str) -> None:
+    existing = session.scalar(select(Dataset).where(Dataset.project_id == project_id, Dataset.name == name))
+    if existing is not None:
+        what = "A dataset" if existing.status == "ready" else "A snapshot in progress"
+        raise Conflict(f"{what} named {name!r} already exists in this project (id {existing.id}).",
+                       {"existing_id": existing.id, "name": name})
+
+
+def _ready(session: SessionDep, user: CurrentUser, dataset_id: str) -> Dataset:
+    row = resource_for(session, user, Dataset, dataset_id, "dataset")
+    if row.status != "ready":
+        raise NotFound("dataset", dataset_id)
+    return row
+
+
+@router.post("/projects/{project_id}/datasets", status_code=202, response_model=JobPublic)
+def create_snapshot(
+    project_id: str, body: SnapshotCreate, session: SessionDep, user: CurrentUser, platform: PlatformDep
+) -> Job:
+    """Start a snapshot of a datasource into a new dataset; answers at once with the job to poll."""
+    project = project_for(session, user, project_id)
+    source = session.get(DataSource, body.datasource_id)
+    if source is None or source.project_id != project.id:
+        raise NotFound("datasource in this project", body.datasource_id)
+    _ensure_free_name(session, project.id, body.name)
+    dataset = Dataset(project_id=project.id, datasource_id=source.id, name=body.name, origin="snapshot")
+    session.add(dataset)
+    session.flush()
+    job = Job(project_id=project.id, kind="snapshot", dataset_id=dataset.id)
+    session.add(job)
+    session.commit()
+    platform.jobs.submit_snapshot(job.id)
+    return job
+
+
+@router.post(
+    "/projects/{project_id}/datasets/upload",
+    status_code=202,
+    response_model=JobPublic,
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+)
+async def upload_dataset(
+    request: Request,
+    project_id: str,
+    session: SessionDep,
+    user: CurrentUser,
+    platform: PlatformDep,
+    name: Annotated[str, Query(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")],
+    format: Annotated[Literal["csv", "parquet"] | None, Query(description="From file_name when omitted.")] = None,
+    file_name: Annotated[str | None, Query(max_length=500)] = None,
+) -> Job:
+    """Upload a CSV or Parquet file (the raw request body) as a new dataset; answers with the job to poll."""
+    project = project_for(session, user, project_id)
+    name = name.strip()
+    if not name:
+        raise Invalid("The dataset name must hold printable characters.", {"field": "name"})
+    fmt = format or UPLOAD_FORMATS.get(Path(file_name or "").suffix.lower())
+    if fmt is None:
+        raise Invalid("Cannot tell the file's format; pass format=csv|parquet or a file_name ending so.",
+                      {"field": "format"})
+    limit = platform.settings.max_upload_bytes
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PlatformError(413, "payload_too_large", f"The upload exceeds the limit of {limit} bytes.")
+    _ensure_free_name(session, project.id, name)
+    upload_dir = platform.store.new_tmp_path(suffix=".upload")
+    upload_dir.mkdir()
+    target = upload_dir / f"data.{fmt}"
+    size = 0
+    try:
+        with open(target, "wb") as out:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise PlatformError(413, "payload_too_large", f"The upload exceeds the limit of {limit} bytes.")
+                out.write(chunk)
+        if size == 0:
+            raise Invalid("The upload is empty.", {"field": "body"})
+        dataset = Dataset(project_id=project.id, name=name, origin="upload", file_name=file_name)
+        session.add(dataset)
+        session.flush()
+        job = Job(project_id=project.id, kind="upload", dataset_id=dataset.id)
+        session.add(job)
+        session.commit()
+    except BaseException:
+        shutil.rmtree(upload_dir, ignore_errors=True)
+        raise
+    platform.jobs.submit_upload(job.id, target, fmt)
+    return job
+
+
+@router.get("/projects/{project_id}/datasets", response_model=Page[DatasetPublic])
+def list_datasets(project_id: str, session: SessionDep, user: CurrentUser, params: PageDep) -> dict:
+    """The complete datasets of a project, oldest first (snapshots in progress are not listed)."""
+    project = project_for(session, user, project_id)
+    stmt = select(Dataset).where(Dataset.project_id == project.id, Dataset.status == "ready").order_by(
+        Dataset.created_at, Dataset.id
+    )
+    rows, total = paginate(session, stmt, params)
+    return {"items": rows, "total": total, "page": params.page, "page_size": params.page_size}
+
+
+@router.get("/datasets/{dataset_id}", response_model=DatasetPublic)
+def get_dataset(dataset_id: str, session: SessionDep, user: CurrentUser) -> Dataset:
+    """One dataset."""
+    return _ready(session, user, dataset_id)
+
+
+@router.delete("/datasets/{dataset_id}", status_code=204)
+def delete_dataset(dataset_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep) -> Response:
+    """Delete a dataset and its file."""
+    row = _ready(session, user, dataset_id)
+    session.delete(row)
+    session.commit()
+    platform.store.delete(dataset_id)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/datasets/{dataset_id}/download",
+    response_class=FileResponse,
+    responses={200: {"content": {"application/vnd.apache.parquet": {}}, "description": "The Parquet file."}},
+)
+def download_dataset(dataset_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep) -> FileResponse:
+    """The dataset's Parquet file, streamed."""
+    row = _ready(session, user, dataset_id)
+    return FileResponse(
+        platform.store.path(row.id), media_type="application/vnd.apache.parquet", filename=f"{row.name}.parquet",
+        headers={"X-Content-SHA256": row.content_hash or ""},
+    )
+
+
+@router.get(
+    "/datasets/{dataset_id}/head",
+    response_class=Response,
+    responses={200: {"content": {ARROW_STREAM: {}}, "description": "The first rows as an Arrow IPC stream."}},
+)
+def head_dataset(
+    dataset_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep,
+    n: Annotated[int, Query(ge=0, le=100_000)] = 10,
+) -> Response:
+    """The first ``n`` rows as an Arrow IPC stream; only the row groups needed are read."""
+    row = _ready(session, user, dataset_id)
+    table = platform.store.head(row.id, n)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return Response(sink.getvalue().to_pybytes(), media_type=ARROW_STREAM)

@@ -1,0 +1,201 @@
+"""Request and response bodies of the HTTP API (one family of schemas per resource)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+
+Name = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$"),
+]
+"""A resource name: 1 to 200 printable characters, surrounding blanks removed."""
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a list."""
+
+    items: list[T]
+    total: int
+    page: int
+    page_size: int
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer."""
+
+    class Detail(BaseModel):
+        code: str
+        message: str
+        details: Any = None
+        request_id: str | None = None
+
+    error: Detail
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    version: str
+
+
+# -- projects ----------------------------------------------------------------------------------------------------
+class ProjectCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+    description: str | None = Field(default=None, max_length=10000)
+
+
+class ProjectUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name | None = None
+    description: str | None = Field(default=None, max_length=10000)
+
+
+class ProjectPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    name: str
+    description: str | None
+    created_at: datetime
+
+
+# -- connectors --------------------------------------------------------------------------------------------------
+class ConnectorCreate(BaseModel):
+    """A new connector. ``password`` and ``secrets`` are stored encrypted and never returned."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+    type: str = Field(default="sql", min_length=1, max_length=50)
+    driver: str | None = Field(default=None, max_length=50)
+    host: str | None = Field(default=None, max_length=500)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    username: str | None = Field(default=None, max_length=500)
+    password: SecretStr | None = None
+    database: str | None = Field(default=None, max_length=1000)
+    options: dict[str, Any] = Field(default_factory=dict)
+    secrets: dict[str, SecretStr] = Field(default_factory=dict)
+
+
+class ConnectorUpdate(BaseModel):
+    """Changes to a connector; fields left out keep their value."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Name | None = None
+    driver: str | None = Field(default=None, max_length=50)
+    host: str | None = Field(default=None, max_length=500)
+    port: int | None = Field(default=None, ge=1, le=65535)
+    username: str | None = Field(default=None, max_length=500)
+    password: SecretStr | None = None
+    database: str | None = Field(default=None, max_length=1000)
+    options: dict[str, Any] | None = None
+    secrets: dict[str, SecretStr] | None = None
+
+
+class ConnectorPublic(BaseModel):
+    id: str
+    project_id: str
+    name: str
+    type: str
+    driver: str | None
+    host: str | None
+    port: int | None
+    username: str | None
+    database: str | None
+    options: dict[str, Any]
+    has_password: bool
+    secret_fields: list[str]
+    created_at: datetime
+
+
+class ConnectorTest(BaseModel):
+    ok: bool
+    code: str | None = None
+    message: str
+
+
+class NameList(BaseModel):
+    items: list[str]
+
+
+class FileEntry(BaseModel):
+    name: str
+    path: str
+    size: int | None = None
+    modified_at: datetime | None = None
+    is_dir: bool = False
+
+
+# -- datasources -------------------------------------------------------------------------------------------------
+class DataSourceCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+    connector_id: str = Field(min_length=1, max_length=64)
+    database: str | None = Field(default=None, max_length=1000)
+    table: str | None = Field(default=None, max_length=1000)
+    request: str | None = Field(default=None, max_length=1_000_000)
+    path: str | None = Field(default=None, max_length=4000)
+    bucket: str | None = Field(default=None, max_length=1000)
+    options: dict[str, Any] = Field(default_factory=dict)
+    check: bool = True
+
+
+class DataSourcePublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    project_id: str
+    connector_id: str
+    name: str
+    database: str | None
+    table: str | None
+    request: str | None
+    path: str | None
+    bucket: str | None
+    options: dict[str, Any]
+    created_at: datetime
+
+
+# -- datasets and jobs -------------------------------------------------------------------------------------------
+class SnapshotCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+    datasource_id: str = Field(min_length=1, max_length=64)
+
+
+class ColumnPublic(BaseModel):
+    name: str
+    type: str
+    nullable: bool = True
+
+
+class DatasetPublic(BaseModel):
+    id: str
+    project_id: str
+    name: str
+    origin: str
+    datasource_id: str | None
+    num_rows: int
+    size_bytes: int
+    content_hash: str
+    columns: list[ColumnPublic] = Field(validation_alias="schema_json", serialization_alias="schema")
+    file_name: str | None
+    created_at: datetime
+    model_config = ConfigDict(from_attributes=True)
+
+
+class JobPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    project_id: str
+    kind: str
+    status: Literal["pending", "running", "succeeded", "failed"]
+    dataset_id: str | None
+    progress_rows: int
+    error_code: str | None
+    error_message: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None

@@ -1,0 +1,90 @@
+"""Running the platform as a process: ``previsio serve`` and the embedded local platform."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from .app import create_app
+from .auth import ADMIN_TOKEN_FILE
+from .core import Platform
+from .settings import Settings
+
+#: Written by a platform started with ``local=True``: how the SDK finds and reuses it.
+LOCAL_STATE_FILE = "platform.json"
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, home: Path | None = None, *, local: bool = False,
+          log_level: str = "info") -> None:
+    """Run the platform until interrupted.
+
+    Args:
+        host: Address to listen on.
+        port: Port to listen on; 0 picks a free one.
+        home: Platform home; ``PREVISIO_HOME`` or ``~/.previsio`` when None.
+        local: Started by the SDK as the embedded local platform: publish the URL in ``<home>/platform.json``
+            and do not print the admin token (the SDK reads it from its 0600 file).
+        log_level: Logging level of the platform and access logs.
+    """
+    settings = Settings(home=home) if home is not None else Settings()
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    platform = Platform(settings)
+    platform.start()
+    sock = _bind(host, port)
+    bound_port = sock.getsockname()[1]
+    url_host = f"[{host}]" if ":" in host else host
+    url = f"http://{url_host}:{bound_port}"
+    token_file = settings.home / ADMIN_TOKEN_FILE
+    if platform.admin_token and not local:
+        print(f"Admin token (shown once, also saved in {token_file}): {platform.admin_token}", flush=True)
+    state_path = settings.home / LOCAL_STATE_FILE
+    if local:
+        tmp = state_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+        os.replace(tmp, state_path)
+    print(f"previsio platform listening on {url} (home {settings.home})", flush=True)
+    app = create_app(settings, platform)
+    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=True, timeout_keep_alive=30))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if local:
+            try:
+                if json.loads(state_path.read_text()).get("pid") == os.getpid():
+                    state_path.unlink()
+            except (OSError, ValueError):
+                pass
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m previsio_sdk.server``: the same as ``previsio serve``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m previsio_sdk.server")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--home", type=Path, default=None)
+    parser.add_argument("--local", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    serve(args.host, args.port, args.home, local=args.local, log_level=args.log_level)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])

@@ -1,0 +1,56 @@
+"""Settings of the platform, read from ``PREVISIO_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_home() -> Path:
+    """Return the default platform home: ``~/.previsio``."""
+    return Path.home() / ".previsio"
+
+
+class Settings(BaseSettings):
+    """Every setting of the platform, with its ``PREVISIO_`` environment variable.
+
+    Attributes:
+        home: Directory holding the metadata database, the key file, the datasets and the logs.
+        database_url: SQLAlchemy URL of the metadata store; an SQLite file under ``home`` when unset.
+        secret_key: Fernet key encrypting connector secrets; read from ``home/secret.key`` when unset.
+        bootstrap_token: Admin token to create on first start instead of a random one.
+        job_workers: Threads running snapshot jobs in the platform process.
+        batch_rows: Rows per Arrow record batch read from a source.
+        max_page_size: Largest ``page_size`` a list request may ask for.
+        max_upload_bytes: Largest file accepted by an upload.
+        connect_timeout: Seconds allowed to open a connection to a remote system.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="PREVISIO_", extra="ignore")
+
+    home: Path = Field(default_factory=default_home)
+    database_url: str | None = None
+    secret_key: SecretStr | None = None
+    bootstrap_token: SecretStr | None = None
+    job_workers: int = 4
+    batch_rows: int = 65536
+    max_page_size: int = 1000
+    max_upload_bytes: int = 10 * 1024**3
+    connect_timeout: int = 10
+
+    @property
+    def datasets_dir(self) -> Path:
+        """Directory of the committed Parquet datasets."""
+        return self.home / "datasets"
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Directory of files being written; emptied at start-up."""
+        return self.home / "tmp"
+
+    @property
+    def metadata_url(self) -> str:
+        """SQLAlchemy URL of the metadata store."""
+        return self.database_url or f"sqlite:///{self.home / 'platform.db'}"

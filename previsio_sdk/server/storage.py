@@ -1,0 +1,129 @@
+"""Where dataset files live: one Parquet file per dataset under ``<home>/datasets``."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+#: Rows per Parquet row group; also the unit ``head()`` reads.
+ROW_GROUP_ROWS = 128 * 1024
+
+
+@dataclass(frozen=True)
+class WrittenFile:
+    """A Parquet file written under a temporary name, not yet visible."""
+
+    tmp_path: Path
+    num_rows: int
+    size_bytes: int
+    content_hash: str
+    schema: list[dict[str, Any]]
+
+
+def schema_to_json(schema: pa.Schema) -> list[dict[str, Any]]:
+    """Describe an Arrow schema as ``[{"name", "type", "nullable"}]``."""
+    return [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in schema]
+
+
+class ParquetDatasetStore:
+    """Writes record-batch streams to Parquet files and makes them visible atomically.
+
+    Args:
+        root: Directory of committed datasets.
+        tmp: Directory of files being written, on the same filesystem so that ``os.replace`` is atomic.
+    """
+
+    def __init__(self, root: Path, tmp: Path) -> None:
+        self.root = root
+        self.tmp = tmp
+        root.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir(parents=True, exist_ok=True)
+
+    def path(self, dataset_id: str) -> Path:
+        """Path of a committed dataset's file."""
+        return self.root / f"{dataset_id}.parquet"
+
+    def new_tmp_path(self, suffix: str = ".parquet.part") -> Path:
+        """A fresh temporary path in the store's temp directory."""
+        return self.tmp / f"{uuid.uuid4().hex}{suffix}"
+
+    def write(
+        self,
+        reader: pa.RecordBatchReader,
+        on_progress: Callable[[int], None] | None = None,
+        progress_every: float = 0.5,
+    ) -> WrittenFile:
+        """Stream ``reader`` into a temporary Parquet file; batches are never held together in memory.
+
+        The file is fsynced before returning. On any error the temporary file is removed.
+        """
+        tmp = self.new_tmp_path()
+        rows = 0
+        last = time.monotonic()
+        try:
+            with pq.ParquetWriter(
+                tmp, reader.schema, compression="snappy", write_statistics=True, use_dictionary=True
+            ) as writer:
+                pending: list[pa.RecordBatch] = []
+                pending_rows = 0
+                for batch in reader:
+                    pending.append(batch)
+                    pending_rows += batch.num_rows
+                    if pending_rows >= ROW_GROUP_ROWS:
+                        writer.write_table(pa.Table.from_batches(pending, reader.schema))
+                        pending, pending_rows = [], 0
+                    rows += batch.num_rows
+                    if on_progress is not None and time.monotonic() - last >= progress_every:
+                        on_progress(rows)
+                        last = time.monotonic()
+                if pending or rows == 0:
+                    writer.write_table(pa.Table.from_batches(pending, reader.schema))
+            digest = hashlib.sha256()
+            with open(tmp, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+                os.fsync(fh.fileno())
+            return WrittenFile(tmp, rows, tmp.stat().st_size, digest.hexdigest(), schema_to_json(reader.schema))
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def commit(self, written: WrittenFile, dataset_id: str) -> Path:
+        """Move a written file to its final name (atomic on one filesystem)."""
+        final = self.path(dataset_id)
+        os.replace(written.tmp_path, final)
+        return final
+
+    def delete(self, dataset_id: str) -> None:
+        """Remove a dataset's file if present."""
+        self.path(dataset_id).unlink(missing_ok=True)
+
+    def clean(self, keep_ids: set[str]) -> None:
+        """Remove temporary files and dataset files that no committed dataset refers to (start-up)."""
+        for path in self.tmp.iterdir():
+            path.unlink(missing_ok=True)
+        for path in self.root.glob("*.parquet"):
+            if path.stem not in keep_ids:
+                path.unlink(missing_ok=True)
+
+    def head(self, dataset_id: str, n: int) -> pa.Table:
+        """First ``n`` rows, reading only the row groups needed."""
+        pf = pq.ParquetFile(self.path(dataset_id))
+        batches = []
+        got = 0
+        if n > 0:
+            for batch in pf.iter_batches(batch_size=min(n, 65536)):
+                batches.append(batch.slice(0, n - got))
+                got += batches[-1].num_rows
+                if got >= n:
+                    break
+        return pa.Table.from_batches(batches, schema=pf.schema_arrow)
