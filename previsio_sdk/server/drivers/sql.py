@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -126,8 +126,22 @@ class PostgresDialect(Dialect):
         3802: (pa.string(), _to_json),
     }
 
+    #: Every session reads in UTC and cannot write: a datasource never changes the database it reads.
+    LIBPQ_OPTIONS = "-c TimeZone=UTC -c default_transaction_read_only=on"
+
     def connect_args(self, timeout: int) -> dict[str, Any]:
-        return {"connect_timeout": timeout, "options": "-c TimeZone=UTC"}
+        return {"connect_timeout": timeout, "options": self.LIBPQ_OPTIONS}
+
+    def adbc_uri(self, config: ConnectorConfig, database: str | None, timeout: int) -> str:
+        """libpq URI for the ADBC driver (credentials percent-encoded)."""
+        url = URL.create(
+            "postgresql", username=config.username or None, password=config.secrets.get("password") or None,
+            host=config.host, port=config.port or self.default_port, database=database or config.database or None,
+        )
+        # libpq decodes %20 but not "+" in URI parameters, so the query string is encoded here.
+        params = {"connect_timeout": str(timeout), "options": self.LIBPQ_OPTIONS, "application_name": "previsio"}
+        query = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
+        return f"{url.render_as_string(hide_password=False)}?{query}"
 
     def list_databases(self, conn: Connection) -> list[str]:
         rows = conn.execute(
@@ -159,6 +173,69 @@ class PostgresDialect(Dialect):
         if state.startswith("08") or isinstance(exc, sa.exc.OperationalError) and not state:
             return ConnectionFailed
         return ReadFailed
+
+
+def _adbc_available() -> bool:
+    try:
+        import adbc_driver_postgresql.dbapi  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _pg_typmod_decimal(field: pa.Field) -> pa.DataType:
+    meta = field.metadata or {}
+    try:
+        typmod = int(meta.get(b"POSTGRESQL:typmod", b"-1"))
+    except ValueError:
+        typmod = -1
+    if typmod < 4:
+        return _decimal_type(None, None)
+    return _decimal_type(((typmod - 4) >> 16) & 0xFFFF, (typmod - 4) & 0xFFFF)
+
+
+def _interval_to_us(value: Any) -> int | None:
+    if value is None:
+        return None
+    months, days, nanos = value
+    # Months count as 30 days, as PostgreSQL's own EXTRACT(EPOCH FROM interval) does.
+    return ((months * 30 + days) * 86_400_000_000) + nanos // 1000
+
+
+ArrayConverter = Callable[[pa.Array], pa.Array]
+
+
+def _adbc_field_plan(field: pa.Field) -> tuple[pa.Field, ArrayConverter | None]:
+    """Target field and converter turning an ADBC PostgreSQL column into the types snapshots promise."""
+    import pyarrow.compute as pc
+
+    typ = field.type
+    if isinstance(typ, pa.ExtensionType) or isinstance(typ, pa.BaseExtensionType):
+        name = getattr(typ, "extension_name", "")
+        type_name = getattr(typ, "type_name", "")
+        if name == "arrow.opaque" and type_name == "numeric":
+            target = _pg_typmod_decimal(field)
+
+            def to_decimal(arr: pa.Array, target: pa.DataType = target) -> pa.Array:
+                storage = arr.storage
+                try:
+                    return pc.cast(storage, options=pc.CastOptions(target, allow_decimal_truncate=True))
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    return _column_array(
+                        [None if v is None else Decimal(v) for v in storage.to_pylist()], target, None)
+
+            return pa.field(field.name, target), to_decimal
+        if name == "arrow.uuid":
+            return pa.field(field.name, pa.string()), lambda a: pa.array(
+                [None if v is None else str(v) for v in a.to_pylist()], pa.string())
+        storage_type = typ.storage_type
+        if pa.types.is_string(storage_type) or pa.types.is_large_string(storage_type):
+            return pa.field(field.name, pa.string()), lambda a: a.storage.cast(pa.string())
+        return pa.field(field.name, storage_type), lambda a: a.storage
+    if pa.types.is_interval(typ):
+        return pa.field(field.name, pa.duration("us")), lambda a: pa.array(
+            [_interval_to_us(v) for v in a.to_pylist()], pa.duration("us"))
+    return pa.field(field.name, typ), None
 
 
 class MySQLDialect(Dialect):
@@ -500,8 +577,89 @@ class SQLDriver(Driver):
             schema, name = name.split(".", 1)
         return sa.Table(name, sa.MetaData(), schema=schema, autoload_with=conn)
 
+    def _quoted_table(self, name: str) -> str:
+        preparer = self._engine().dialect.identifier_preparer
+        if "." in name and self.dialect.has_schemas:
+            schema, table = name.split(".", 1)
+            return f"{preparer.quote(schema)}.{preparer.quote(table)}"
+        return preparer.quote(name)
+
+    def check_source(self, spec: SourceSpec) -> None:
+        """Check the table or query on the database without reading its rows."""
+        with self._connect(self._database_for(spec.database)) as conn:
+            conn = self.dialect.begin_read_only(conn)
+            if spec.table:
+                self._table(conn, spec.table)
+            else:
+                query = (spec.request or "").strip().rstrip(";")
+                conn.execute(sa.text(f"SELECT * FROM ({query}) AS previsio_check WHERE 1 = 0")).close()
+
+    @contextmanager
+    def _adbc_errors(self) -> Iterator[None]:
+        """Turn ADBC/Arrow errors of the PostgreSQL fast path into redacted driver errors."""
+        import adbc_driver_manager
+
+        try:
+            yield
+        except DriverError:
+            raise
+        except (adbc_driver_manager.Error, pa.ArrowException) as exc:
+            text = str(exc)
+            state = getattr(exc, "sqlstate", None) or ""
+            match = re.search(r"SQLSTATE: (\w{5})", text)
+            state = state or (match.group(1) if match else "")
+            if "password authentication failed" in text or state.startswith("28"):
+                cls: type[DriverError] = AuthenticationFailed
+            elif state in ("42P01", "3D000", "3F000") or "does not exist" in text:
+                cls = SourceNotFound
+            elif state.startswith("42") or state == "25006":
+                cls = InvalidSource
+            elif "Failed to connect" in text or state.startswith("08") or "terminat" in text:
+                cls = ConnectionFailed
+            else:
+                cls = ReadFailed
+            message = re.sub(r"^[A-Z_]+: (\[libpq\] )?", "", text.strip())
+            raise cls(self.redact(message)) from None
+
+    @contextmanager
+    def _open_adbc_reader(self, spec: SourceSpec) -> Iterator[pa.RecordBatchReader]:
+        """PostgreSQL fast path: ADBC streams COPY BINARY output straight into Arrow batches, in C."""
+        import adbc_driver_postgresql.dbapi as adbc_pg
+
+        dialect = self.dialect
+        assert isinstance(dialect, PostgresDialect)
+        query = spec.request.strip().rstrip(";") if spec.request else f"SELECT * FROM {self._quoted_table(spec.table or '')}"
+        with self._adbc_errors():
+            conn = adbc_pg.connect(dialect.adbc_uri(self.config, spec.database, self.connect_timeout))
+        try:
+            with self._adbc_errors():
+                cur = conn.cursor()
+                cur.execute(query)
+                source = cur.fetch_record_batch()
+            plans = [_adbc_field_plan(f) for f in source.schema]
+            schema = pa.schema([p[0] for p in plans])
+
+            def batches() -> Iterator[pa.RecordBatch]:
+                with self._adbc_errors():
+                    for batch in source:
+                        if batch.num_rows == 0:
+                            continue
+                        arrays = [conv(col) if conv else col for col, (_f, conv) in zip(batch.columns, plans)]
+                        yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+            yield pa.RecordBatchReader.from_batches(schema, batches())
+        finally:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - closing after a server-side failure may fail too
+                pass
+
     @contextmanager
     def open_reader(self, spec: SourceSpec, batch_rows: int) -> Iterator[pa.RecordBatchReader]:
+        if self.dialect.name == "postgresql" and _adbc_available():
+            with self._open_adbc_reader(spec) as reader:
+                yield reader
+            return
         with self._connect(self._database_for(spec.database)) as conn, self._errors():
             conn = self.dialect.begin_read_only(conn)
             declared: list[pa.DataType | None] | None = None
@@ -510,6 +668,8 @@ class SQLDriver(Driver):
                 stmt: Any = sa.select(table)
                 if self.dialect.name == "sqlite":
                     declared = [_sa_type_to_arrow(c.type) for c in table.columns]
+                else:  # the DB-API values as sent: reflected types would turn a MySQL DOUBLE into a rounded Decimal
+                    stmt = sa.select(*(sa.type_coerce(c, sa.types.NullType()) for c in table.columns))
             else:
                 stmt = sa.text(spec.request or "")
             result = conn.execution_options(stream_results=True, yield_per=batch_rows).execute(stmt)
