@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 
@@ -68,8 +68,16 @@ class Client:
     ) -> None:
         from . import _default
 
-        url = url or _default.configured_url() or config.env_url()
-        token = token or (_default.configured_token() if url else None) or (config.env_token() if url else None)
+        if url is None:
+            url = _default.configured_url() or config.env_url()
+        if token is None and url is not None:
+            # A configured token goes only to the URL it was configured with, never to another host.
+            if _default.configured_url() and _same_url(url, _default.configured_url()):
+                token = _default.configured_token()
+            elif _default.configured_url() is None and _default.configured_token() and config.env_url() is None:
+                token = _default.configured_token()
+            if token is None and (config.env_url() is None or _same_url(url, config.env_url())):
+                token = config.env_token()
         self.is_local = url is None
         if url is None:
             from .local import ensure_local_platform
@@ -81,10 +89,12 @@ class Client:
         self.timeout = timeout
         self.max_retries = max_retries
         self.session = session or requests.Session()
-        self.session.headers.setdefault("User-Agent", f"previsio_sdk/{_version()}")
+        # A new Session already holds requests' own User-Agent, so replace that one but keep a caller's.
+        if self.session.headers.get("User-Agent") in (None, requests.utils.default_user_agent()):
+            self.session.headers["User-Agent"] = f"previsio_sdk/{_version()}"
 
     def __repr__(self) -> str:
-        return f"Client(url={self.url!r}{', local' if self.is_local else ''})"
+        return f"Client(url={_without_userinfo(self.url)!r}{', local' if self.is_local else ''})"
 
     # -- the choke point ------------------------------------------------------------------------------------------
     def request(
@@ -137,7 +147,7 @@ class Client:
                     self._backoff(attempt)
                     continue
                 raise ServerUnreachableError(
-                    f"Cannot reach the platform at {self.url}: {type(exc).__name__}."
+                    f"Cannot reach the platform at {_without_userinfo(self.url)}: {type(exc).__name__}."
                 ) from None
             if resp.status_code in _RETRY_STATUSES and retryable and attempt < self.max_retries:
                 attempt += 1
@@ -161,7 +171,9 @@ class Client:
         message = resp.reason or f"HTTP {resp.status_code}"
         try:
             body = resp.json()
-            error = body.get("error", {}) if isinstance(body, dict) else {}
+            error = body.get("error") if isinstance(body, dict) else None
+            if not isinstance(error, dict):  # a proxy or another service may answer in its own shape
+                error = {}
             code = error.get("code")
             message = error.get("message") or message
             details = error.get("details")
@@ -172,11 +184,11 @@ class Client:
         return cls(message, status=resp.status_code, code=code, request_id=request_id, details=details)
 
     # -- helpers --------------------------------------------------------------------------------------------------
-    def get(self, path: str, **params: Any) -> Any:
+    def get(self, path: str, /, **params: Any) -> Any:
         """GET ``path`` and return the decoded JSON answer."""
         return self.request("GET", path, params=params or None).json()
 
-    def post(self, path: str, body: Any = None, **params: Any) -> Any:
+    def post(self, path: str, body: Any = None, /, **params: Any) -> Any:
         """POST a JSON body to ``path`` and return the decoded JSON answer."""
         return self.request("POST", path, json=body, params=params or None).json()
 
@@ -184,11 +196,11 @@ class Client:
         """PATCH ``path`` with a JSON body and return the decoded JSON answer."""
         return self.request("PATCH", path, json=body).json()
 
-    def delete(self, path: str, **params: Any) -> None:
+    def delete(self, path: str, /, **params: Any) -> None:
         """DELETE ``path``."""
         self.request("DELETE", path, params=params or None)
 
-    def iter_pages(self, path: str, page_size: int = 500, **params: Any) -> Iterator[dict[str, Any]]:
+    def iter_pages(self, path: str, /, page_size: int = 500, **params: Any) -> Iterator[dict[str, Any]]:
         """Yield every item of a paged list, fetching page after page."""
         page = 1
         seen = 0
@@ -247,20 +259,45 @@ class Client:
         """Stream the body of a GET to a file path or a binary file object; return the bytes written."""
         resp = self.request("GET", path, stream=True, headers={"Accept": "*/*"})
         written = 0
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from resp.iter_content(1 << 20)
+            except requests.RequestException as exc:
+                raise ServerUnreachableError(
+                    f"The download from {_without_userinfo(self.url)} was cut off: {type(exc).__name__}."
+                ) from None
+
         with resp:
             if isinstance(target, (str, os.PathLike)):
                 target_path = Path(target)
                 tmp = target_path.with_name(target_path.name + ".part")
-                with open(tmp, "wb") as fh:
-                    for chunk in resp.iter_content(1 << 20):
-                        fh.write(chunk)
-                        written += len(chunk)
-                os.replace(tmp, target_path)
+                try:
+                    with open(tmp, "wb") as fh:
+                        for chunk in chunks():
+                            fh.write(chunk)
+                            written += len(chunk)
+                    os.replace(tmp, target_path)
+                except BaseException:
+                    tmp.unlink(missing_ok=True)  # an interrupted transfer leaves nothing behind
+                    raise
             else:
-                for chunk in resp.iter_content(1 << 20):
+                for chunk in chunks():
                     target.write(chunk)
                     written += len(chunk)
         return written
+
+
+def _same_url(a: str, b: str) -> bool:
+    return a.rstrip("/") == b.rstrip("/")
+
+
+def _without_userinfo(url: str) -> str:
+    """``url`` with any ``user:password@`` part removed (for messages and reprs)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def _in_notebook() -> bool:

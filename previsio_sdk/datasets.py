@@ -112,7 +112,9 @@ class Dataset:
         """
         target = os.fspath(path)
         if os.path.isdir(target):
-            target = os.path.join(target, f"{self.name}.parquet")
+            # A name may hold "/" or "\": keep the file inside the directory given, whatever the name.
+            safe_name = self.name.replace("/", "_").replace("\\", "_")
+            target = os.path.join(target, f"{safe_name}.parquet")
         self.client.download(format_path("/datasets/{}/download", self.id), target)
         return target
 

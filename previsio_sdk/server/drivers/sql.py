@@ -183,6 +183,11 @@ def _adbc_available() -> bool:
     return True
 
 
+#: Bytes of COPY data per Arrow batch on the PostgreSQL fast path: small enough to keep a snapshot's memory
+#: flat, large enough to keep per-batch overhead negligible (measured: 16 MB batches cost 75 MB more peak RSS).
+ADBC_BATCH_BYTES = 4 * 1024 * 1024
+
+
 def _connectorx_available() -> bool:
     try:
         import connectorx  # noqa: F401
@@ -255,7 +260,8 @@ class MySQLDialect(Dialect):
         return super().url(config, database).update_query_dict({"charset": "utf8mb4"})
 
     def connect_args(self, timeout: int) -> dict[str, Any]:
-        return {"connect_timeout": timeout}
+        # TIMESTAMP values are sent in the session's time zone: UTC makes them instants whatever the server says.
+        return {"connect_timeout": timeout, "init_command": "SET time_zone = '+00:00'"}
 
     def list_databases(self, conn: Connection) -> list[str]:
         hidden = {"information_schema", "performance_schema", "mysql", "sys"}
@@ -281,9 +287,12 @@ class MySQLDialect(Dialect):
                 out.append((pa.float32(), None))
             elif code == 5:
                 out.append((pa.float64(), None))
-            elif code in (0, 246):
-                out.append((_decimal_type(size if size and size > 40 else 38, scale), None))
-            elif code in (7, 12):
+            elif code in (0, 246):  # the length counts the digits, the point and the sign of a signed column
+                digits = (size or 0) - (1 if scale else 0) - (0 if unsigned else 1)
+                out.append((_decimal_type(max(digits, scale or 0, 1) if size else 38, scale), None))
+            elif code == 7:  # TIMESTAMP: an instant, read in UTC (see connect_args)
+                out.append((pa.timestamp("us", tz="UTC"), None))
+            elif code == 12:  # DATETIME: a wall-clock time without a time zone
                 out.append((pa.timestamp("us"), None))
             elif code in (10, 14):
                 out.append((pa.date32(), None))
@@ -631,19 +640,28 @@ class SQLDriver(Driver):
 
     @contextmanager
     def _open_adbc_reader(self, spec: SourceSpec) -> Iterator[pa.RecordBatchReader]:
-        """PostgreSQL fast path: ADBC streams COPY BINARY output straight into Arrow batches, in C."""
-        import adbc_driver_postgresql.dbapi as adbc_pg
+        """PostgreSQL fast path: ADBC streams COPY BINARY output straight into Arrow batches, in C.
+
+        The low-level ADBC API is used rather than its DB-API layer, which imports pandas (50 MB per process).
+        """
+        import adbc_driver_manager
+        import adbc_driver_postgresql
 
         dialect = self.dialect
         assert isinstance(dialect, PostgresDialect)
-        query = spec.request.strip().rstrip(";") if spec.request else f"SELECT * FROM {self._quoted_table(spec.table or '')}"
-        with self._adbc_errors():
-            conn = adbc_pg.connect(dialect.adbc_uri(self.config, spec.database, self.connect_timeout))
+        handles: list[Any] = []
         try:
             with self._adbc_errors():
-                cur = conn.cursor()
-                cur.execute(query)
-                source = cur.fetch_record_batch()
+                db = adbc_driver_postgresql.connect(dialect.adbc_uri(self.config, spec.database, self.connect_timeout))
+                handles.append(db)
+                conn = adbc_driver_manager.AdbcConnection(db)
+                handles.append(conn)
+                stmt = adbc_driver_manager.AdbcStatement(conn)
+                handles.append(stmt)
+                stmt.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(ADBC_BATCH_BYTES)})
+                stmt.set_sql_query(self._source_query(spec))
+                stream, _rows = stmt.execute_query()
+                source = pa.RecordBatchReader._import_from_c(stream.address)
             plans = [_adbc_field_plan(f) for f in source.schema]
             schema = pa.schema([p[0] for p in plans])
 
@@ -657,10 +675,11 @@ class SQLDriver(Driver):
 
             yield pa.RecordBatchReader.from_batches(schema, batches())
         finally:
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001 - closing after a server-side failure may fail too
-                pass
+            for handle in reversed(handles):
+                try:
+                    handle.close()
+                except Exception:  # noqa: BLE001 - closing after a server-side failure may fail too
+                    pass
 
     def _describe(self, spec: SourceSpec) -> list[tuple[pa.DataType | None, Converter | None]]:
         """Arrow types of the source's columns, from a query that returns no rows."""
@@ -706,6 +725,10 @@ class SQLDriver(Driver):
             target = field.type
             if typ is not None and pa.types.is_decimal(typ) and pa.types.is_decimal(field.type):
                 target = typ
+            elif typ is not None and pa.types.is_timestamp(typ) and pa.types.is_timestamp(field.type):
+                target = typ  # a TIMESTAMP column, read in UTC, is an instant: timestamp[us, tz=UTC]
+            elif typ is not None and pa.types.is_timestamp(typ) and pa.types.is_timestamp(field.type):
+                target = typ  # TIMESTAMP columns are instants read in UTC; DATETIME ones stay naive
             elif pa.types.is_large_binary(field.type):
                 target = pa.binary()
             elif pa.types.is_large_string(field.type):

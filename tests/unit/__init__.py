@@ -1,0 +1,1 @@
+"""Unit tests of the SDK against a mocked transport (``responses``): fast, no network, no platform."""
