@@ -113,7 +113,7 @@ class Client:
 
         Args:
             method: HTTP method.
-            path: Path below ``/api/v1``, already escaped (see :func:`format_path`).
+            path: Path below ``/api/v1``, already escaped (see ``format_path``).
             params: Query parameters.
             json: JSON body.
             data: Raw body (bytes or a binary file object, streamed).

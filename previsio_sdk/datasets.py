@@ -176,6 +176,8 @@ class Job:
         dataset_id: Id of the dataset, once the job succeeded.
         error_code: Why it failed, as a code.
         error_message: Why it failed, in words.
+        created_at: When the job was created (UTC).
+        finished_at: When it ended (UTC), or None while it runs.
     """
 
     id: str

@@ -11,7 +11,15 @@ from typing import Any
 
 
 class PrevisioError(Exception):
-    """Base class of every error raised by previsio_sdk."""
+    """Base class of every error raised by previsio_sdk.
+
+    Attributes:
+        message: What went wrong, in words (never holds a secret).
+        status: HTTP status of the platform's answer, when there was one.
+        code: The platform's stable error code, such as ``not_found`` or ``source_not_found``.
+        request_id: Id of the request on the platform (``X-Request-ID``), to quote in a report.
+        details: Extra information from the platform (for validation errors: the fields at fault).
+    """
 
     def __init__(
         self,

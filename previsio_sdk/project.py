@@ -6,6 +6,7 @@ import os
 import tempfile
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import TYPE_CHECKING, Any, overload
 
 import attrs
@@ -27,6 +28,15 @@ if TYPE_CHECKING:
 WELL_KNOWN_PORTS = {5432: "postgresql", 3306: "mysql"}
 SQL_DRIVERS = ("postgresql", "mysql", "sqlite")
 _UPLOAD_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def _port_in_host(host: str) -> int | None:
+    """The port written in ``db:5432`` or ``https://db:5432``, if any."""
+    parsed = urlsplit(host if "://" in host else f"//{host}")
+    try:
+        return parsed.port
+    except ValueError:
+        return None
 
 
 @attrs.define(eq=False)
@@ -124,7 +134,7 @@ class Project:
                 (a relative path is made absolute when the platform is the local one).
 
         Returns:
-            The new connector (nothing is contacted yet: call :meth:`~SQLConnector.test`).
+            The new connector; nothing is contacted yet (call :meth:`~Connector.test`).
 
         Raises:
             ConfigurationError: ``driver`` is missing and cannot be inferred from ``port``.
@@ -132,6 +142,8 @@ class Project:
             ValidationError: The platform refused a setting.
         """
         if driver is None:
+            if port is None and host:
+                port = _port_in_host(host)
             driver = WELL_KNOWN_PORTS.get(port or 0)
             if driver is None:
                 raise ConfigurationError(
@@ -195,7 +207,9 @@ class Project:
         path = format_path("/projects/{}/datasources", self.id)
         return [DataSource.from_dict(d, self.client) for d in self.client.iter_pages(path)]
 
-    list_datasources = list_datasource
+    def list_datasources(self) -> list[DataSource]:
+        """The project's datasources, oldest first (same as :meth:`list_datasource`)."""
+        return self.list_datasource()
 
     # -- datasets ---------------------------------------------------------------------------------------------
     @overload

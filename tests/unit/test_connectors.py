@@ -80,6 +80,18 @@ class TestCreateSQLConnector:
         )
         assert json_of(api.requests[0]) == sql_body(driver=driver, port=port)
 
+    @pytest.mark.parametrize(
+        ("host", "driver", "port"),
+        [("db.example.com:5432", "postgresql", 5432), ("https://db.example.com:3306", "mysql", 3306)],
+    )
+    def test_infers_the_driver_from_a_port_written_in_the_host(
+        self, project: pio.Project, api: MockApi, host: str, driver: str, port: int
+    ) -> None:
+        """Without driver= or port=, a well-known port written in the host (db:5432) chooses the driver."""
+        api.add("POST", "/projects/p1/connectors", status=201, json=connector_payload(driver=driver, port=port))
+        project.create_sql_connector("warehouse", host=host, username="me", password=PASSWORD, database="sales")
+        assert json_of(api.requests[0]) == sql_body(driver=driver, port=port, host=host)
+
     @pytest.mark.parametrize("port", [1234, None])
     def test_an_unknown_port_without_driver_is_refused_before_any_request(
         self, project: pio.Project, api: MockApi, port: int | None

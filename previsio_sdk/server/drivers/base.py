@@ -137,15 +137,16 @@ class Driver(abc.ABC):
     Args:
         config: Address and credentials of the remote system.
         connect_timeout: Seconds allowed to open a connection.
+        settings: The platform's settings (the operator's policy, such as the allowed local roots); None
+            outside a platform.
     """
 
     type_name: ClassVar[str] = ""
-    #: Config fields holding secrets: kept encrypted, never returned.
-    secret_fields: ClassVar[tuple[str, ...]] = ("password",)
 
-    def __init__(self, config: ConnectorConfig, *, connect_timeout: int = 10) -> None:
+    def __init__(self, config: ConnectorConfig, *, connect_timeout: int = 10, settings: Any = None) -> None:
         self.config = config
         self.connect_timeout = connect_timeout
+        self.settings = settings
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(host={self.config.host!r}, port={self.config.port!r})"
@@ -159,6 +160,13 @@ class Driver(abc.ABC):
             Invalid: A setting is missing or wrong.
         """
         return config
+
+    def check_config(self) -> None:
+        """Check a normalised connector against the platform's policy, before it is stored (no remote call).
+
+        Raises:
+            Invalid: The platform does not allow this connector.
+        """
 
     def normalize_source(self, spec: SourceSpec) -> SourceSpec:
         """Check and normalise a datasource definition before it is stored (no remote call).

@@ -54,6 +54,7 @@ def create_connector(
         type=body.type, driver=body.driver, host=body.host, port=body.port, username=body.username,
         database=body.database, options=dict(body.options), secrets=_secrets(body.password, body.secrets),
     ))
+    cls(config, settings=platform.settings).check_config()
     ensure_unique_name(session, Connector, project.id, body.name, "connector")
     row = Connector(
         project_id=project.id, name=body.name, type=config.type, driver=config.driver, host=config.host,
@@ -100,6 +101,7 @@ def update_connector(
     config = driver_class(row.type).normalize_config(
         ConnectorConfig(type=row.type, secrets=secrets, **{**merged, "options": dict(merged["options"] or {})})
     )
+    driver_class(row.type)(config, settings=platform.settings).check_config()
     if body.name is not None:
         ensure_unique_name(session, Connector, row.project_id, body.name, "connector", exclude_id=row.id)
         row.name = body.name
@@ -125,6 +127,7 @@ def delete_connector(
         )
     for ds in users:
         session.delete(ds)
+    session.flush()  # the datasources go first: the database would otherwise cascade them away under the ORM
     session.delete(row)
     return Response(status_code=204)
 
