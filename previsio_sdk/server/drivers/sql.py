@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import quote, urlparse
@@ -101,7 +101,7 @@ class PostgresDialect(Dialect):
 
     _OIDS: ClassVar[dict[int, tuple[pa.DataType | None, Converter | None]]] = {
         16: (pa.bool_(), None),
-        17: (pa.binary(), bytes),
+        17: (pa.binary(), lambda v: None if v is None else bytes(v)),
         18: (pa.string(), None),
         19: (pa.string(), None),
         20: (pa.int64(), None),
@@ -166,9 +166,9 @@ class PostgresDialect(Dialect):
         text = str(exc.orig)
         if state in ("28P01", "28000") or "password authentication failed" in text:
             return AuthenticationFailed
-        if state in ("42P01", "3D000", "3F000") or "does not exist" in text:
-            return SourceNotFound
-        if state.startswith("42") or state == "25006":
+        if state in ("42P01", "3D000", "3F000") or (not state and "does not exist" in text):
+            return SourceNotFound  # a missing column or function (42703, 42883) is a bad query: InvalidSource
+        if state.startswith("42") or state in ("25006", "0A000"):
             return InvalidSource
         if state.startswith("08") or isinstance(exc, sa.exc.OperationalError) and not state:
             return ConnectionFailed
@@ -232,7 +232,9 @@ def _adbc_field_plan(field: pa.Field) -> tuple[pa.Field, ArrayConverter | None]:
             def to_decimal(arr: pa.Array, target: pa.DataType = target) -> pa.Array:
                 storage = arr.storage
                 try:
-                    return pc.cast(storage, options=pc.CastOptions(target, allow_decimal_truncate=True))
+                    # Strict: a value that does not fit exactly takes the rounding path below, which fails on
+                    # overflow; allow_decimal_truncate would silently wrap a value of too many digits around.
+                    return pc.cast(storage, target)
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                     return _column_array(
                         [None if v is None else Decimal(v) for v in storage.to_pylist()], target, None)
@@ -260,7 +262,7 @@ class MySQLDialect(Dialect):
         return super().url(config, database).update_query_dict({"charset": "utf8mb4"})
 
     def connect_args(self, timeout: int) -> dict[str, Any]:
-        # TIMESTAMP values are sent in the session's time zone: UTC makes them instants whatever the server says.
+        # TIMESTAMP values come in the session's time zone: UTC makes them instants, whatever the server's.
         return {"connect_timeout": timeout, "init_command": "SET time_zone = '+00:00'"}
 
     def list_databases(self, conn: Connection) -> list[str]:
@@ -403,9 +405,13 @@ def _column_array(values: Sequence[Any], typ: pa.DataType | None, convert: Conve
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         if pa.types.is_decimal(typ):  # more decimals than the declared scale: round, do not fail
             quantum = Decimal(1).scaleb(-typ.scale)
-            return pa.array(
-                [None if v is None else Decimal(v).quantize(quantum, ROUND_HALF_EVEN) for v in values], type=typ
-            )
+            wide = Context(prec=200)  # the default context refuses to quantize past 28 digits
+            try:
+                rounded = [None if v is None else Decimal(v).quantize(quantum, ROUND_HALF_EVEN, wide)
+                           for v in values]
+            except ArithmeticError:  # Infinity
+                raise pa.ArrowInvalid(f"A value of the column cannot be stored as {typ}.") from None
+            return pa.array(rounded, type=typ)  # too many digits: ArrowInvalid, never a wrapped-around value
         if pa.types.is_string(typ):
             return pa.array([_to_str(v) for v in values], type=typ)
         raise
@@ -555,6 +561,9 @@ class SQLDriver(Driver):
             raise SourceNotFound(self.redact(f"Table {exc} does not exist.")) from None
         except SQLAlchemyError as exc:
             raise ReadFailed(self.redact(str(exc).split("\n")[0])) from None
+        except (pa.ArrowException, ValueError, ArithmeticError) as exc:
+            # A value its column's type cannot hold ("not a date" in an SQLite DATE column): the data's fault.
+            raise ReadFailed(self.redact(f"A value cannot be read as its column's type: {exc}")) from None
 
     # -- operations -------------------------------------------------------------------------------------------
     def test(self) -> TestOutcome:
@@ -609,7 +618,8 @@ class SQLDriver(Driver):
                 self._table(conn, spec.table)
             else:
                 query = (spec.request or "").strip().rstrip(";")
-                conn.execute(sa.text(f"SELECT * FROM ({query}) AS previsio_check WHERE 1 = 0")).close()
+                # The newline ends a "-- comment" the request may finish with, before the closing parenthesis.
+                conn.execute(sa.text(f"SELECT * FROM ({query}\n) AS previsio_check WHERE 1 = 0")).close()
 
     @contextmanager
     def _adbc_errors(self) -> Iterator[None]:
@@ -627,15 +637,16 @@ class SQLDriver(Driver):
             state = state or (match.group(1) if match else "")
             if "password authentication failed" in text or state.startswith("28"):
                 cls: type[DriverError] = AuthenticationFailed
-            elif state in ("42P01", "3D000", "3F000") or "does not exist" in text:
+            elif state in ("42P01", "3D000", "3F000") or (not state and "does not exist" in text):
                 cls = SourceNotFound
-            elif state.startswith("42") or state == "25006":
+            elif state.startswith("42") or state == "25006" or "read-only transaction" in text:
                 cls = InvalidSource
             elif "Failed to connect" in text or state.startswith("08") or "terminat" in text:
                 cls = ConnectionFailed
             else:
                 cls = ReadFailed
-            message = re.sub(r"^[A-Z_]+: (\[libpq\] )?", "", text.strip())
+            server_line = re.search(r"ERROR:\s+(.+)", text)
+            message = server_line.group(1).strip() if server_line else re.sub(r"^[A-Z_]+: (\[libpq\] )?", "", text.strip())
             raise cls(self.redact(message)) from None
 
     @contextmanager
@@ -693,8 +704,8 @@ class SQLDriver(Driver):
                 result.close()
 
     def _source_query(self, spec: SourceSpec) -> str:
-        if spec.request:
-            return spec.request.strip().rstrip(";")
+        if spec.request:  # a final newline: a "-- comment" ending the request must not eat what follows
+            return spec.request.strip().rstrip(";") + "\n"
         return f"SELECT * FROM {self._quoted_table(spec.table or '')}"
 
     @contextmanager
@@ -726,8 +737,6 @@ class SQLDriver(Driver):
             if typ is not None and pa.types.is_decimal(typ) and pa.types.is_decimal(field.type):
                 target = typ
             elif typ is not None and pa.types.is_timestamp(typ) and pa.types.is_timestamp(field.type):
-                target = typ  # a TIMESTAMP column, read in UTC, is an instant: timestamp[us, tz=UTC]
-            elif typ is not None and pa.types.is_timestamp(typ) and pa.types.is_timestamp(field.type):
                 target = typ  # TIMESTAMP columns are instants read in UTC; DATETIME ones stay naive
             elif pa.types.is_large_binary(field.type):
                 target = pa.binary()
@@ -742,10 +751,10 @@ class SQLDriver(Driver):
                 for batch in source:
                     if batch.num_rows:
                         yield batch.cast(schema) if needs_cast else batch
-            except DriverError:
+            except (DriverError, GeneratorExit, KeyboardInterrupt, SystemExit):
                 raise
-            except Exception as exc:  # noqa: BLE001
-                raise self._connectorx_error(exc) from None
+            except BaseException as exc:  # noqa: BLE001 - a value ConnectorX cannot decode raises a PanicException
+                raise self._connectorx_error(exc) from None  # (a BaseException), e.g. a MySQL zero date
 
         yield pa.RecordBatchReader.from_batches(schema, batches())
 
@@ -781,7 +790,7 @@ class SQLDriver(Driver):
                 stmt: Any = sa.select(table)
                 if self.dialect.name == "sqlite":
                     declared = [_sa_type_to_arrow(c.type) for c in table.columns]
-                else:  # the DB-API values as sent: reflected types would turn a MySQL DOUBLE into a rounded Decimal
+                else:  # DB-API values as sent: reflected types would make a MySQL DOUBLE a rounded Decimal
                     stmt = sa.select(*(sa.type_coerce(c, sa.types.NullType()) for c in table.columns))
             else:
                 stmt = sa.text(spec.request or "")
