@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 from . import errors
 from ._default import init_client
 from .client import Client
-from .connectors import Connector, ConnectorTestResult, SQLConnector
+from .connectors import Connector, ConnectorTestResult, FileConnector, FileInfo, SQLConnector
 from .datasets import Column, Dataset, Job
 from .datasources import DataSource
 from .errors import (
@@ -42,6 +42,8 @@ __all__ = [
     "ConnectorTestResult",
     "DataSource",
     "Dataset",
+    "FileConnector",
+    "FileInfo",
     "Job",
     "JobFailedError",
     "JobTimeoutError",

@@ -132,5 +132,61 @@ class SQLConnector(Connector):
         return self.client.get(format_path("/connectors/{}/tables", self.id), **params)["items"]
 
 
+@attrs.define(frozen=True)
+class FileInfo:
+    """One entry of :meth:`FileConnector.list_files`.
+
+    Attributes:
+        name: Last component of the path (for an S3 listing without a bucket: the bucket name).
+        path: Path relative to the connector's root, as :meth:`Project.create_datasource` takes it.
+        size: Size in bytes; None for directories, and when the server does not tell.
+        modified_at: Last modification time (UTC) when the server tells.
+        is_dir: Whether it is a directory (or a key prefix, or a bucket).
+    """
+
+    name: str
+    path: str
+    size: int | None = None
+    modified_at: datetime | None = None
+    is_dir: bool = False
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FileInfo:
+        """Build a file entry from the platform's description."""
+        return cls(
+            name=data["name"], path=data["path"], size=data.get("size"),
+            modified_at=parse_datetime(data.get("modified_at")), is_dir=bool(data.get("is_dir")),
+        )
+
+
+@attrs.define(eq=False)
+class FileConnector(Connector):
+    """A connector to files: FTP, SFTP, S3-compatible object stores, a local directory, an HTTP(S) server."""
+
+    def list_files(self, path: str = "", bucket: str | None = None) -> list[FileInfo]:
+        """The files and directories under ``path`` (directories first), paging through long listings.
+
+        Args:
+            path: Directory relative to the connector's root, or a glob such as ``2024/*.csv``; the root when
+                empty.
+            bucket: Bucket to list (S3); without it an S3 connector lists its buckets (or its default bucket).
+
+        Raises:
+            ValidationError: The path leaves the connector's root (``code="unsafe_path"``), or the remote
+                system cannot be reached or refuses the credentials (``code`` tells which).
+        """
+        params: dict[str, Any] = {"path": path}
+        if bucket:
+            params["bucket"] = bucket
+        url = format_path("/connectors/{}/files", self.id)
+        return [FileInfo.from_dict(item) for item in self.client.iter_pages(url, **params)]
+
+
+#: Connector types that reach files.
+FILE_CONNECTOR_TYPES = ("ftp", "sftp", "s3", "local", "http")
+
 #: The SDK class of each connector type; other types are plain :class:`Connector` objects.
-CONNECTOR_CLASSES: dict[str, type[Connector]] = {"sql": SQLConnector}
+CONNECTOR_CLASSES: dict[str, type[Connector]] = {
+    "sql": SQLConnector,
+    **dict.fromkeys(FILE_CONNECTOR_TYPES, FileConnector),
+}

@@ -45,12 +45,22 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _pid_alive(pid: int) -> bool:
     try:
+        # A platform this process started and that has exited stays a zombie (still "alive" to kill(0))
+        # until reaped: reap it, or stopping it from the process that started it waits for nothing.
+        os.waitpid(pid, os.WNOHANG)
+    except (ChildProcessError, OSError, AttributeError):
+        pass
+    try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:  # Linux: the zombie of a platform another live process started (and has not reaped yet) is dead
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def running_platform(home: Path) -> tuple[str, int] | None:

@@ -14,7 +14,7 @@ import attrs
 from ._default import get_client
 from ._resource import ident, parse_datetime
 from .client import Client, format_path
-from .connectors import Connector, SQLConnector
+from .connectors import Connector, FileConnector, SQLConnector
 from .datasets import Dataset, Job
 from .datasources import DataSource
 from .errors import ConfigurationError
@@ -159,6 +159,166 @@ class Project:
         assert isinstance(connector, SQLConnector)
         return connector
 
+    def _create_file_connector(self, body: dict[str, Any]) -> FileConnector:
+        connector = self._create_connector(body)
+        assert isinstance(connector, FileConnector)
+        return connector
+
+    def create_ftp_connector(
+        self,
+        name: str,
+        host: str,
+        port: int | None = None,
+        username: str = "",
+        password: str = "",
+        root: str | None = None,
+        tls: bool = False,
+    ) -> FileConnector:
+        """Create a connector to an FTP server.
+
+        Args:
+            name: Connector name, unique in the project.
+            host: Host name, ``host:port`` or ``ftp://host`` (``ftps://host`` turns TLS on).
+            port: Port; 21 when None.
+            username: User name; anonymous login when empty.
+            password: Password; stored encrypted by the platform, never returned.
+            root: Directory datasource paths are relative to; the login directory when None.
+            tls: Use explicit FTPS (``AUTH TLS``).
+
+        Returns:
+            The new connector (nothing is contacted yet: call :meth:`~Connector.test`).
+
+        Raises:
+            ConflictError: The project already has a connector of that name.
+            ValidationError: The platform refused a setting.
+        """
+        options: dict[str, Any] = {"root": root} if root else {}
+        if tls:
+            options["tls"] = True
+        return self._create_file_connector({
+            "name": name, "type": "ftp", "host": host, "port": port, "username": username or None,
+            "password": password or None, "options": options,
+        })
+
+    def create_sftp_connector(
+        self,
+        name: str,
+        host: str,
+        port: int | None = None,
+        username: str = "",
+        password: str | None = None,
+        private_key: str | os.PathLike[str] | None = None,
+        passphrase: str | None = None,
+        root: str | None = None,
+        host_key: str | None = None,
+    ) -> FileConnector:
+        """Create a connector to an SFTP server, with a password or a private key.
+
+        Args:
+            name: Connector name, unique in the project.
+            host: Host name, ``host:port`` or ``sftp://host``.
+            port: Port; 22 when None.
+            username: User name.
+            password: Password; stored encrypted by the platform, never returned.
+            private_key: Private key (OpenSSH or PEM text, or the path of a local key file), used instead
+                of or with the password; stored encrypted.
+            passphrase: Passphrase of an encrypted private key.
+            root: Directory datasource paths are relative to; the login directory when None.
+            host_key: The server's public host key (``ssh-ed25519 AAAA...``); when given, a server presenting
+                another key is refused before any credential is sent.
+
+        Raises:
+            ConfigurationError: Neither a password nor a private key was given, or the key file is unreadable.
+            ConflictError: The project already has a connector of that name.
+            ValidationError: The platform refused a setting (an unparsable key, for instance).
+        """
+        key_text = _read_private_key(private_key)
+        if not password and not key_text:
+            raise ConfigurationError("An SFTP connector needs password= or private_key=.")
+        secrets = {k: v for k, v in (("private_key", key_text), ("passphrase", passphrase)) if v}
+        options = {k: v for k, v in (("root", root), ("host_key", host_key)) if v}
+        return self._create_file_connector({
+            "name": name, "type": "sftp", "host": host, "port": port, "username": username or None,
+            "password": password or None, "secrets": secrets, "options": options,
+        })
+
+    def create_s3_connector(
+        self,
+        name: str,
+        username: str | None = None,
+        password: str | None = None,
+        host: str | None = None,
+        region: str | None = None,
+        port: int | None = None,
+        bucket: str | None = None,
+    ) -> FileConnector:
+        """Create a connector to Amazon S3 or an S3-compatible object store.
+
+        Args:
+            name: Connector name, unique in the project.
+            username: Access key id; anonymous requests when None.
+            password: Secret access key; stored encrypted by the platform, never returned.
+            host: Endpoint URL of an S3-compatible store (``http://minio.local:9000``); AWS when None.
+            region: Region name, such as ``eu-west-3``.
+            port: Port of the endpoint, when not in ``host``.
+            bucket: Default bucket of datasources and listings that name none.
+
+        Raises:
+            ConflictError: The project already has a connector of that name.
+            ValidationError: The platform refused a setting.
+        """
+        options = {k: v for k, v in (("region", region), ("bucket", bucket)) if v}
+        return self._create_file_connector({
+            "name": name, "type": "s3", "host": host, "port": port, "username": username or None,
+            "password": password or None, "options": options,
+        })
+
+    def create_local_connector(self, name: str, root: str | os.PathLike[str]) -> FileConnector:
+        """Create a connector to a directory of the platform's own machine.
+
+        The platform's operator decides which directories may be used (``PREVISIO_LOCAL_ROOTS``); paths never
+        leave ``root``, not even through symbolic links.
+
+        Args:
+            name: Connector name, unique in the project.
+            root: Absolute path of the directory on the platform's machine (a relative path is made absolute
+                when the platform is the local one).
+
+        Raises:
+            ConflictError: The project already has a connector of that name.
+            ValidationError: The platform does not allow this directory (``code="root_not_allowed"``).
+        """
+        root = os.fspath(root)
+        if self.client.is_local and not os.path.isabs(root):
+            root = os.path.abspath(root)
+        return self._create_file_connector({"name": name, "type": "local", "options": {"root": root}})
+
+    def create_http_connector(
+        self,
+        name: str,
+        host: str,
+        username: str | None = None,
+        password: str | None = None,
+        token: str | None = None,
+    ) -> FileConnector:
+        """Create a connector to files served over HTTP(S).
+
+        Args:
+            name: Connector name, unique in the project.
+            host: Base URL, such as ``https://files.example.com/exports``; datasource paths are appended.
+            username: User name for basic authentication.
+            password: Password for basic authentication; stored encrypted.
+            token: Bearer token sent as ``Authorization: Bearer ...``; stored encrypted.
+
+        Raises:
+            ConflictError: The project already has a connector of that name.
+            ValidationError: The platform refused a setting.
+        """
+        return self._create_file_connector({
+            "name": name, "type": "http", "host": host, "username": username or None,
+            "password": password or None, "secrets": {"token": token} if token else {},
+        })
+
     def list_connectors(self) -> list[Connector]:
         """The project's connectors, oldest first."""
         path = format_path("/projects/{}/connectors", self.id)
@@ -175,10 +335,20 @@ class Project:
         bucket: str | None = None,
         request: str | None = None,
         check: bool = True,
+        format: str | None = None,
+        options: dict[str, Any] | None = None,
+        delimiter: str | None = None,
+        encoding: str | None = None,
+        header: bool | None = None,
+        decimal: str | None = None,
     ) -> DataSource:
         """Create a datasource: one resource behind a connector.
 
         For an SQL connector give ``table`` (and optionally ``database``) or ``request`` (a read-only query).
+        For a file connector give ``path`` (and ``bucket`` for S3): a file, or a glob such as ``2024/*.csv``
+        whose files are read, sorted by name, as one dataset. The format comes from the extension (``.csv``,
+        ``.tsv``, ``.parquet``, ``.jsonl``, ``.csv.gz``, ``.zip``...) or from ``format``; what the CSV options
+        leave unsaid is detected from the start of the file.
 
         Args:
             connector: The connector (or its id) to read through.
@@ -189,16 +359,31 @@ class Project:
             bucket: Bucket (object stores).
             request: SQL query, run read-only (SQL).
             check: Look the source up on the remote system now, so a mistyped table fails here.
+            format: File format: ``csv``, ``tsv``, ``parquet``, ``jsonl``, ``csv.gz``, ``zip``...
+            options: Other reading options of files: ``quotechar``, ``null_values``, ``column_names``,
+                ``column_types`` (``{"zip": "string"}``), ``skip_rows``, ``block_size``, ``member`` (of a
+                zip), ``compression``.
+            delimiter: CSV field delimiter (``","``, ``";"``, ``"\t"``...).
+            encoding: Text encoding of a CSV file (``utf-8``, ``latin-1``, ``cp1252``...).
+            header: Whether the first CSV line holds the column names.
+            decimal: Decimal mark of CSV numbers: ``"."`` or ``","``.
 
         Raises:
             ValidationError: The definition does not fit the connector, or (``check``) the source does not exist
                 or cannot be reached; ``code`` tells which (``source_not_found``, ``connection_failed``...).
             ConflictError: The project already has a datasource of that name.
         """
+        reading = dict(options or {})
+        for key, value in (("format", format), ("delimiter", delimiter), ("encoding", encoding),
+                           ("header", header), ("decimal", decimal)):
+            if value is not None:
+                reading[key] = value
         body = {
             "name": name, "connector_id": ident(connector), "path": path, "database": database, "table": table,
             "bucket": bucket, "request": request, "check": check,
         }
+        if reading:
+            body["options"] = reading
         data = self.client.post(format_path("/projects/{}/datasources", self.id), body)
         return DataSource.from_dict(data, self.client)
 
@@ -300,3 +485,16 @@ class Project:
         """The project's complete datasets, oldest first (snapshots in progress are not listed)."""
         path = format_path("/projects/{}/datasets", self.id)
         return [Dataset.from_dict(d, self.client) for d in self.client.iter_pages(path)]
+
+
+def _read_private_key(private_key: str | os.PathLike[str] | None) -> str | None:
+    """The text of a private key given as text or as the path of a key file."""
+    if private_key is None or private_key == "":
+        return None
+    if isinstance(private_key, str) and ("PRIVATE KEY" in private_key or "\n" in private_key):
+        return private_key
+    try:
+        return Path(private_key).expanduser().read_text()
+    except OSError as exc:
+        where = os.fspath(private_key)
+        raise ConfigurationError(f"Cannot read the private key file {where!r}: {exc}") from None

@@ -43,7 +43,7 @@ def build_driver(platform: Platform, connector: Connector) -> Driver:
         options=dict(connector.options or {}),
         secrets=platform.vault.decrypt(connector.secret_enc),
     )
-    return cls(config, connect_timeout=platform.settings.connect_timeout)
+    return cls(config, connect_timeout=platform.settings.connect_timeout, settings=platform.settings)
 
 
 def source_spec(ds: DataSource) -> SourceSpec:

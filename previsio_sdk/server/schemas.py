@@ -5,13 +5,37 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StringConstraints
 
 Name = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$"),
 ]
 """A resource name: 1 to 200 printable characters, surrounding blanks removed."""
+
+#: Pattern of the text handed to drivers (host, user, database, table, path): a NUL byte would cut it short in
+#: C libraries (libpq reads ``dbname=x\x00`` as no database and falls back to its defaults: the local server).
+NO_NUL = r"^[^\x00]*$"
+
+#: Deepest nesting accepted in ``options``; deeper JSON could not even be serialised back in answers.
+MAX_OPTIONS_DEPTH = 32
+
+
+def _check_depth(value: dict[str, Any]) -> dict[str, Any]:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_OPTIONS_DEPTH:
+            raise ValueError(f"options may not be nested more than {MAX_OPTIONS_DEPTH} levels deep")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return value
+
+
+Options = Annotated[dict[str, Any], AfterValidator(_check_depth)]
+"""Type-specific settings: a JSON object of limited depth."""
 
 T = TypeVar("T")
 
@@ -70,13 +94,13 @@ class ConnectorCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name
     type: str = Field(default="sql", min_length=1, max_length=50)
-    driver: str | None = Field(default=None, max_length=50)
-    host: str | None = Field(default=None, max_length=500)
+    driver: str | None = Field(default=None, max_length=50, pattern=NO_NUL)
+    host: str | None = Field(default=None, max_length=500, pattern=NO_NUL)
     port: int | None = Field(default=None, ge=1, le=65535)
-    username: str | None = Field(default=None, max_length=500)
+    username: str | None = Field(default=None, max_length=500, pattern=NO_NUL)
     password: SecretStr | None = None
-    database: str | None = Field(default=None, max_length=1000)
-    options: dict[str, Any] = Field(default_factory=dict)
+    database: str | None = Field(default=None, max_length=1000, pattern=NO_NUL)
+    options: Options = Field(default_factory=dict)
     secrets: dict[str, SecretStr] = Field(default_factory=dict)
 
 
@@ -85,13 +109,13 @@ class ConnectorUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: Name | None = None
-    driver: str | None = Field(default=None, max_length=50)
-    host: str | None = Field(default=None, max_length=500)
+    driver: str | None = Field(default=None, max_length=50, pattern=NO_NUL)
+    host: str | None = Field(default=None, max_length=500, pattern=NO_NUL)
     port: int | None = Field(default=None, ge=1, le=65535)
-    username: str | None = Field(default=None, max_length=500)
+    username: str | None = Field(default=None, max_length=500, pattern=NO_NUL)
     password: SecretStr | None = None
-    database: str | None = Field(default=None, max_length=1000)
-    options: dict[str, Any] | None = None
+    database: str | None = Field(default=None, max_length=1000, pattern=NO_NUL)
+    options: Options | None = None
     secrets: dict[str, SecretStr] | None = None
 
 
@@ -134,12 +158,12 @@ class DataSourceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name
     connector_id: str = Field(min_length=1, max_length=64)
-    database: str | None = Field(default=None, max_length=1000)
-    table: str | None = Field(default=None, max_length=1000)
+    database: str | None = Field(default=None, max_length=1000, pattern=NO_NUL)
+    table: str | None = Field(default=None, max_length=1000, pattern=NO_NUL)
     request: str | None = Field(default=None, max_length=1_000_000)
-    path: str | None = Field(default=None, max_length=4000)
-    bucket: str | None = Field(default=None, max_length=1000)
-    options: dict[str, Any] = Field(default_factory=dict)
+    path: str | None = Field(default=None, max_length=4000, pattern=NO_NUL)
+    bucket: str | None = Field(default=None, max_length=1000, pattern=NO_NUL)
+    options: Options = Field(default_factory=dict)
     check: bool = True
 
 

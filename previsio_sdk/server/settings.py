@@ -26,6 +26,9 @@ class Settings(BaseSettings):
         max_page_size: Largest ``page_size`` a list request may ask for.
         max_upload_bytes: Largest file accepted by an upload.
         connect_timeout: Seconds allowed to open a connection to a remote system.
+        local_roots: Directories of the platform's machine that ``local`` connectors may be rooted in (at or
+            below one of them); empty (the default) disables local connectors. Set as a JSON list:
+            ``PREVISIO_LOCAL_ROOTS='["/srv/data", "/mnt/exports"]'``.
     """
 
     model_config = SettingsConfigDict(env_prefix="PREVISIO_", extra="ignore")
@@ -39,6 +42,7 @@ class Settings(BaseSettings):
     max_page_size: int = 1000
     max_upload_bytes: int = 10 * 1024**3
     connect_timeout: int = 10
+    local_roots: list[Path] = Field(default_factory=list)
 
     @property
     def datasets_dir(self) -> Path:

@@ -175,12 +175,12 @@ class TestSecrets:
 
 class TestListAndRetrieve:
     def test_is_listable_across_pages(self, project: pio.Project, api: MockApi) -> None:
-        """list_connectors follows the pages and returns connector objects of their type's class."""
+        """list_connectors follows the pages and returns objects of their type's class (Connector if unknown)."""
         api.add(
             "GET",
             "/projects/p1/connectors",
             json=page_payload(
-                [connector_payload(id="c1"), connector_payload(id="c2", type="ftp", driver=None)], total=3
+                [connector_payload(id="c1"), connector_payload(id="c2", type="other", driver=None)], total=3
             ),
         )
         api.add(

@@ -151,7 +151,7 @@ class Driver(abc.ABC):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(host={self.config.host!r}, port={self.config.port!r})"
 
-    # -- validation -------------------------------------------------------------------------------------------
+    # -- validation ------------------------------------------------------------------------------------------
     @classmethod
     def normalize_config(cls, config: ConnectorConfig) -> ConnectorConfig:
         """Check and normalise a connector's settings before they are stored.
@@ -167,6 +167,7 @@ class Driver(abc.ABC):
         Raises:
             Invalid: The platform does not allow this connector.
         """
+        return None
 
     def normalize_source(self, spec: SourceSpec) -> SourceSpec:
         """Check and normalise a datasource definition before it is stored (no remote call).
@@ -185,7 +186,7 @@ class Driver(abc.ABC):
         with self.open_reader(spec, batch_rows=1) as reader:
             reader.schema  # noqa: B018 - opening is the check
 
-    # -- operations -------------------------------------------------------------------------------------------
+    # -- operations ------------------------------------------------------------------------------------------
     @abc.abstractmethod
     def test(self) -> TestOutcome:
         """Open a connection and report whether it works; never raises for a remote failure."""

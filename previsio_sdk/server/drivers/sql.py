@@ -263,7 +263,10 @@ class MySQLDialect(Dialect):
 
     def connect_args(self, timeout: int) -> dict[str, Any]:
         # TIMESTAMP values come in the session's time zone: UTC makes them instants, whatever the server's.
-        return {"connect_timeout": timeout, "init_command": "SET time_zone = '+00:00'"}
+        # pymysql's connect_timeout covers the TCP connect only; a server that accepts and stays silent (not a
+        # MySQL server) would hang the handshake, so reads time out too (rows stream well within this).
+        return {"connect_timeout": timeout, "read_timeout": 3 * timeout,
+                "init_command": "SET time_zone = '+00:00'"}
 
     def list_databases(self, conn: Connection) -> list[str]:
         hidden = {"information_schema", "performance_schema", "mysql", "sys"}
@@ -346,7 +349,7 @@ class SQLiteDialect(Dialect):
             return SourceNotFound
         if "unable to open database" in text:
             return SourceNotFound
-        if "readonly" in text or "syntax error" in text or "no such column" in text:
+        if "readonly" in text or "syntax error" in text or "no such column" in text or "incomplete input" in text:
             return InvalidSource
         return ReadFailed
 
@@ -464,8 +467,14 @@ def _parse_host(host: str | None, port: int | None) -> tuple[str | None, int | N
     if not host:
         return host, port
     host = host.strip()
+    if "@" in host:  # "user:password@db": refused without echoing it, since the host is shown back everywhere
+        raise Invalid("The host may not hold credentials (user:password@host): pass username= and password=.",
+                      {"field": "host"})
     if "://" in host or (":" in host and host.count(":") == 1):
-        parsed = urlparse(host if "://" in host else f"//{host}")
+        try:
+            parsed = urlparse(host if "://" in host else f"//{host}")  # "http://[x" raises too
+        except ValueError:
+            raise Invalid(f"The host {host!r} is not a valid host name or URL.", {"field": "host"}) from None
         try:
             url_port = parsed.port
         except ValueError:
@@ -630,7 +639,8 @@ class SQLDriver(Driver):
             yield
         except DriverError:
             raise
-        except (adbc_driver_manager.Error, pa.ArrowException) as exc:
+        except (adbc_driver_manager.Error, pa.ArrowException, OSError) as exc:  # pa.ArrowIOError is OSError:
+            # a connection lost mid-stream ("PQgetCopyData() failed: server closed the connection") comes as one
             text = str(exc)
             state = getattr(exc, "sqlstate", None) or ""
             match = re.search(r"SQLSTATE: (\w{5})", text)

@@ -13,6 +13,7 @@ from ..errors import Conflict
 from ..jobs import build_driver
 from ..models import Connector, DataSource
 from ..schemas import (
+    NO_NUL,
     ConnectorCreate,
     ConnectorPublic,
     ConnectorTest,
@@ -150,7 +151,7 @@ def list_databases(connector_id: str, session: SessionDep, user: CurrentUser, pl
 @router.get("/connectors/{connector_id}/tables", response_model=NameList)
 def list_tables(
     connector_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep,
-    database: Annotated[str | None, Query(max_length=1000)] = None,
+    database: Annotated[str | None, Query(max_length=1000, pattern=NO_NUL)] = None,
 ) -> NameList:
     """The tables (and views) of a database; the connector's default database when none is given."""
     row = resource_for(session, user, Connector, connector_id, "connector")
@@ -160,8 +161,8 @@ def list_tables(
 @router.get("/connectors/{connector_id}/files", response_model=Page[FileEntry])
 def list_files(
     connector_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep, params: PageDep,
-    path: Annotated[str, Query(max_length=4000)] = "",
-    bucket: Annotated[str | None, Query(max_length=1000)] = None,
+    path: Annotated[str, Query(max_length=4000, pattern=NO_NUL)] = "",
+    bucket: Annotated[str | None, Query(max_length=1000, pattern=NO_NUL)] = None,
 ) -> dict:
     """The files under ``path`` (file and object-store connectors)."""
     row = resource_for(session, user, Connector, connector_id, "connector")

@@ -1,0 +1,437 @@
+"""What every file and object-store driver shares: the fsspec filesystem, path safety, listing and errors.
+
+A file driver is an fsspec filesystem plus a root. Datasource paths are relative to the root and are checked
+by :func:`safe_relative_path` before anything is contacted: no absolute path, no ``..``, no backslash, no
+control character, no URL. A path may be a glob (``2024/*.csv``): its matches are read, sorted, as one
+dataset. Formats are read by :mod:`.formats`; this module turns the filesystems' own exceptions into driver
+errors whose messages carry no secret.
+"""
+
+from __future__ import annotations
+
+import abc
+import errno
+import ftplib
+import posixpath
+import re
+import socket
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any, ClassVar
+from urllib.parse import unquote, urlsplit
+
+import pyarrow as pa
+
+from ..errors import Invalid
+from . import formats
+from .base import (
+    AuthenticationFailed,
+    ConnectionFailed,
+    Driver,
+    DriverError,
+    InvalidSource,
+    ReadFailed,
+    SourceNotFound,
+    SourceSpec,
+    TestOutcome,
+)
+
+#: Exceptions that mean a bug here rather than a remote failure.
+_BUGS = (TypeError, AttributeError, NameError, KeyError, IndexError, AssertionError, NotImplementedError)
+#: Characters that make a path a glob pattern.
+GLOB_CHARS = re.compile(r"[*?\[]")
+_DRIVE = re.compile(r"^[A-Za-z]:")
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+#: Largest number of files one glob may match.
+MAX_GLOB_FILES = 10_000
+#: Bytes per read from a remote file (fsspec block size).
+READ_BLOCK_SIZE = 8 << 20
+
+
+def safe_relative_path(path: str | None, *, field: str = "path", allow_empty: bool = True) -> str:
+    """Check that ``path`` stays below a connector's root and return it normalised (``a/b/c``, no ``./``).
+
+    Refused: absolute paths (``/x``, ``~``, ``C:``), ``..`` segments, backslashes, NUL and other control
+    characters, URLs (``scheme://``), and the same tricks percent-encoded (``%2e%2e``, ``%2f``).
+
+    Raises:
+        Invalid: The path could leave the root (HTTP 422).
+    """
+    raw = path or ""
+    for candidate in {raw, unquote(raw)}:
+        why = _unsafe_reason(candidate)
+        if why:
+            raise Invalid(f"The {field} {raw!r} is refused: {why}.", {"field": field}, code="unsafe_path")
+    parts = [p for p in raw.split("/") if p not in ("", ".")]
+    clean = "/".join(parts)
+    if not clean and not allow_empty:
+        raise Invalid(f"A file datasource needs a {field}.", {"field": field})
+    return clean
+
+
+def _unsafe_reason(path: str) -> str | None:
+    if any(ord(c) < 32 or ord(c) == 127 for c in path):
+        return "it holds a control character"
+    if "\\" in path:
+        return "backslashes are not path separators here, use '/'"
+    if path.startswith(("/", "~")) or _DRIVE.match(path):
+        return "it must be relative to the connector's root"
+    if _SCHEME.match(path) or path.startswith("//"):
+        return "it must be a path, not a URL"
+    if ".." in path.split("/"):
+        return "'..' cannot be used to leave the connector's root"
+    return None
+
+
+def parse_host(host: str | None, port: int | None, schemes: tuple[str, ...]) -> tuple[str | None, int | None]:
+    """Accept ``files.example.com``, ``files.example.com:2121`` or ``sftp://files.example.com`` alike.
+
+    Raises:
+        Invalid: The host is a URL of another scheme, holds credentials or a path, or has a bad port.
+    """
+    if not host:
+        return None, port
+    host = host.strip()
+    parsed = urlsplit(host if "://" in host else f"//{host}")
+    if "://" in host and parsed.scheme.lower() not in schemes:
+        raise Invalid(f"The host {host!r} is not a {' or '.join(schemes)} address.", {"field": "host"})
+    if parsed.username or parsed.password:
+        raise Invalid("Give the user name and password as username= and password=, not in the host.",
+                      {"field": "host"})
+    if parsed.path.strip("/") or parsed.query:
+        raise Invalid(f"The host {host!r} must not hold a path; set a root directory instead.",
+                      {"field": "host"})
+    try:
+        url_port = parsed.port
+    except ValueError:
+        raise Invalid(f"The host {host!r} has an invalid port.", {"field": "host"}) from None
+    if not parsed.hostname:
+        raise Invalid(f"The host {host!r} is not a host name.", {"field": "host"})
+    port = port or url_port
+    if port is not None and not (0 < port < 65536):
+        raise Invalid(f"Port {port} is out of range.", {"field": "port"})
+    return parsed.hostname, port
+
+
+def normalize_root(root: Any, *, absolute: bool = False) -> str:
+    """Check a connector's ``root`` option: a POSIX directory, no ``..``; absolute when required."""
+    if root is None or root == "":
+        if absolute:
+            raise Invalid("This connector needs a root directory.", {"field": "root"})
+        return ""
+    if not isinstance(root, str) or any(ord(c) < 32 for c in root) or "\\" in root:
+        raise Invalid("The root must be a directory path.", {"field": "root"})
+    if ".." in root.split("/"):
+        raise Invalid("The root must not contain '..'.", {"field": "root"})
+    if absolute and not root.startswith("/"):
+        raise Invalid(f"The root {root!r} must be an absolute path.", {"field": "root"})
+    clean = posixpath.normpath(root)
+    return "/" if clean == "/" else clean.rstrip("/")
+
+
+def to_datetime(value: Any) -> datetime | None:
+    """A modification time as fsspec backends give it (epoch, datetime, FTP ``YYYYMMDDHHMMSS``) in UTC."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    text = str(value).strip()
+    for fmt in ("%Y%m%d%H%M%S.%f", "%Y%m%d%H%M%S"):
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=timezone.utc)
+        except ValueError:
+            pass
+    try:
+        from email.utils import parsedate_to_datetime
+
+        return parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+class FileDriver(Driver):
+    """Base of the drivers reading files through an fsspec filesystem.
+
+    Subclasses build the filesystem (:meth:`filesystem`), say where their root is (:meth:`root`) and may
+    refine how an exception is classified (:meth:`classify`).
+    """
+
+    secret_fields: ClassVar[tuple[str, ...]] = ("password",)
+    #: Whether a datasource names a bucket (object stores).
+    uses_bucket: ClassVar[bool] = False
+    #: Whether the filesystem's files can seek (Parquet and zip need it; others are copied to a temp file).
+    random_access: ClassVar[bool] = True
+
+    # -- what a subclass provides ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    def filesystem(self) -> Any:
+        """A new fsspec filesystem connected with this connector's settings (connecting may raise)."""
+
+    def close_filesystem(self, fs: Any) -> None:
+        """Release the connections of ``fs``."""
+
+    def root(self, fs: Any, bucket: str | None) -> str:
+        """The filesystem path every datasource path is relative to."""
+        return str(self.config.options.get("root") or "").rstrip("/")
+
+    def join(self, root: str, relative: str) -> str:
+        """The filesystem path of ``relative`` below ``root``."""
+        if not relative:
+            return root or "/"
+        return f"{root}/{relative}" if root else relative
+
+    def relative(self, root: str, full: str) -> str:
+        """The path of ``full`` relative to ``root`` (what a datasource names)."""
+        prefix = root.rstrip("/") + "/" if root else ""
+        full = full.rstrip("/")
+        if prefix and full.startswith(prefix):
+            return full[len(prefix):]
+        return full.lstrip("/") if not root or root == "/" else full
+
+    def check_readable(self, fs: Any, full_path: str) -> None:
+        """Refuse a resolved file that lies outside the root (symlinks): local files check it."""
+
+    def test_target(self, fs: Any) -> str:
+        """The path :meth:`test` lists."""
+        return self.root(fs, self.config.options.get("bucket")) or "/"
+
+    # -- errors ----------------------------------------------------------------------------------------------
+    def classify(self, exc: BaseException) -> type[DriverError] | None:
+        """The driver error a filesystem exception means, or None when this driver has no opinion."""
+        return None
+
+    def _classify(self, exc: BaseException) -> tuple[type[DriverError], str]:
+        cls = self.classify(exc)
+        message = str(exc).strip() or type(exc).__name__
+        if cls is not None:
+            return cls, message
+        for err in _chain(exc):
+            if isinstance(err, socket.gaierror):
+                host = self.config.host or ""
+                host = (urlsplit(host).hostname or host) if "://" in host else host
+                return ConnectionFailed, f"Unknown host {host!r} ({err.strerror or err})."
+            if isinstance(err, ConnectionRefusedError) or getattr(err, "errno", None) == errno.ECONNREFUSED:
+                return ConnectionFailed, f"Connection refused by {self._address()}."
+            if isinstance(err, (TimeoutError, socket.timeout)):
+                return ConnectionFailed, f"Timed out reaching {self._address()}."
+        if isinstance(exc, FileNotFoundError):
+            name = exc.filename or (exc.args[0] if exc.args else "")
+            return SourceNotFound, f"No such file or directory: {name!r}." if name else "No such file."
+        if isinstance(exc, IsADirectoryError):
+            return InvalidSource, f"{exc.filename or message!r} is a directory, not a file."
+        if isinstance(exc, PermissionError):
+            return AuthenticationFailed, f"Access denied: {message}"
+        if isinstance(exc, ftplib.error_perm):
+            code = message[:3]
+            if code in ("530", "332"):
+                return AuthenticationFailed, f"The FTP server refused the login: {message}"
+            if code == "550":
+                return SourceNotFound, f"The FTP server has no such file: {message}"
+            return ReadFailed, f"The FTP server answered: {message}"
+        if isinstance(exc, (ConnectionError, EOFError, ftplib.Error, socket.error)):
+            return ConnectionFailed, f"Connection to {self._address()} failed: {message}"
+        return ReadFailed, message
+
+    def _address(self) -> str:
+        host = self.config.host or "?"
+        return f"{host}:{self.config.port}" if self.config.port else host
+
+    @contextmanager
+    def errors(self) -> Iterator[None]:
+        """Turn filesystem and network exceptions into redacted driver errors."""
+        try:
+            yield
+        except DriverError:
+            raise
+        except Invalid:
+            raise
+        except Exception as exc:  # noqa: BLE001 - backends raise their own classes (paramiko, botocore, aiohttp)
+            if isinstance(exc, _BUGS) and self.classify(exc) is None:
+                raise  # a bug, reported as one (internal_error), not disguised as a remote failure
+            cls, message = self._classify(exc)
+            raise cls(self.redact(message)) from None
+
+    @contextmanager
+    def connected(self) -> Iterator[Any]:
+        """A connected filesystem, closed afterwards; connection failures become driver errors."""
+        with self.errors():
+            fs = self.filesystem()
+        try:
+            yield fs
+        finally:
+            try:
+                self.close_filesystem(fs)
+            except Exception:  # noqa: BLE001 - closing a broken connection may fail too
+                pass
+
+    # -- validation ------------------------------------------------------------------------------------------
+    def normalize_source(self, spec: SourceSpec) -> SourceSpec:
+        if spec.table or spec.request or spec.database:
+            raise Invalid(f"table=, request= and database= do not apply to a {self.type_name} datasource; "
+                          "give path=.", {"field": "table"})
+        path = safe_relative_path(spec.path, allow_empty=False)
+        bucket = self.normalize_bucket(spec.bucket)
+        options = formats.normalize_options(spec.options)
+        name = path
+        fmt, compression = formats.detect_format(name, options)
+        if fmt is None and compression != "zip" and not GLOB_CHARS.search(posixpath.basename(path)):
+            raise Invalid(
+                f"Cannot tell the format of {path!r} from its name; pass format= one of "
+                f"{', '.join(formats.FORMATS)}.", {"field": "format"}, code="invalid_source",
+            )
+        return SourceSpec(path=path, bucket=bucket, options=options)
+
+    def normalize_bucket(self, bucket: str | None) -> str | None:
+        """Check the bucket of a datasource (object stores need one; others refuse it)."""
+        if bucket:
+            raise Invalid(f"bucket= does not apply to a {self.type_name} datasource.", {"field": "bucket"})
+        return None
+
+    # -- operations ------------------------------------------------------------------------------------------
+    def test(self) -> TestOutcome:
+        try:
+            with self.connected() as fs, self.errors():
+                target = self.test_target(fs)
+                fs.ls(target, detail=False)
+        except DriverError as exc:
+            return TestOutcome(False, exc.code, exc.message)
+        return TestOutcome(True, None, f"Connected to {self.describe()}.")
+
+    def describe(self) -> str:
+        """A short description of where this connector points (no secret)."""
+        return f"{self.type_name} server {self._address()}"
+
+    def list_files(self, path: str = "", bucket: str | None = None) -> list[dict[str, Any]]:
+        rel = safe_relative_path(path)
+        bucket = self.normalize_list_bucket(bucket)
+        with self.connected() as fs, self.errors():
+            root = self.root(fs, bucket)
+            full = self.join(root, rel)
+            if GLOB_CHARS.search(rel):
+                infos = [fs.info(p) for p in self._glob(fs, root, rel)]
+            else:
+                infos = fs.ls(full, detail=True)
+            entries = []
+            for info in infos:
+                entry = self.entry(fs, root, info)
+                if entry is not None:
+                    entries.append(entry)
+        entries.sort(key=lambda e: (not e["is_dir"], e["name"]))
+        return entries
+
+    def normalize_list_bucket(self, bucket: str | None) -> str | None:
+        """The bucket a listing is for."""
+        return self.normalize_bucket(bucket)
+
+    def entry(self, fs: Any, root: str, info: dict[str, Any]) -> dict[str, Any] | None:
+        """A listing entry ``{name, path, size, modified_at, is_dir}`` from an fsspec info dict."""
+        full = str(info.get("name", "")).rstrip("/")
+        is_dir = info.get("type") == "directory"
+        modified = None
+        for key in ("LastModified", "mtime", "modify", "last_modified", "Last-Modified", "created"):
+            if info.get(key) is not None:
+                modified = to_datetime(info[key])
+                break
+        size = info.get("size")
+        return {
+            "name": posixpath.basename(full), "path": self.relative(root, full),
+            "size": None if is_dir or size is None else int(size), "modified_at": modified, "is_dir": is_dir,
+        }
+
+    def _glob(self, fs: Any, root: str, pattern: str) -> list[str]:
+        matches = fs.glob(self.join(root, pattern), detail=True)
+        files = sorted(p for p, info in matches.items() if info.get("type") != "directory")
+        if len(files) > MAX_GLOB_FILES:
+            raise InvalidSource(f"The pattern {pattern!r} matches more than {MAX_GLOB_FILES} files.")
+        return files
+
+    def resolve(self, fs: Any, spec: SourceSpec) -> list[tuple[str, str]]:
+        """The files a datasource reads: ``(filesystem path, path relative to the root)``, in reading order.
+
+        Raises:
+            SourceNotFound: The file (or every file of the glob) is missing.
+        """
+        rel = safe_relative_path(spec.path, allow_empty=False)
+        root = self.root(fs, spec.bucket)
+        if GLOB_CHARS.search(rel):
+            found = self._glob(fs, root, rel)
+            if not found:
+                raise SourceNotFound(f"No file matches {rel!r}{self._where(spec)}.")
+        else:
+            full = self.join(root, rel)
+            info = self.file_info(fs, full, rel, spec)
+            if info.get("type") == "directory":
+                raise InvalidSource(
+                    f"{rel!r} is a directory; give a file or a glob such as {rel + '/*.csv'!r}."
+                )
+            found = [full]
+        for full in found:
+            self.check_readable(fs, full)
+        return [(full, self.relative(root, full)) for full in found]
+
+    def file_info(self, fs: Any, full: str, rel: str, spec: SourceSpec) -> dict[str, Any]:
+        """fsspec info of one file; SourceNotFound when missing."""
+        try:
+            return fs.info(full)
+        except FileNotFoundError as exc:
+            cls, message = self._classify(exc)
+            if cls is SourceNotFound:
+                message = f"No file {rel!r}{self._where(spec)}."
+            raise cls(self.redact(message)) from None
+
+    def _where(self, spec: SourceSpec) -> str:
+        return f" in bucket {spec.bucket!r}" if spec.bucket else f" on {self.describe()}"
+
+    def open_file(self, fs: Any, full: str) -> AbstractContextManager[IO[bytes]]:
+        """Open one file for reading (a context manager)."""
+        return fs.open(full, "rb", block_size=READ_BLOCK_SIZE)
+
+    def spool_dir(self) -> Path | None:
+        """Where copies of non-seekable streams go: the platform's temporary directory."""
+        tmp = getattr(self.settings, "tmp_dir", None)
+        return Path(tmp) if tmp is not None else None
+
+    def check_source(self, spec: SourceSpec) -> None:
+        """Check that the file (or the first file of the glob) exists and reads in its format."""
+        with self._reader(spec, batch_rows=1, check=True) as reader:
+            reader.schema  # noqa: B018 - opening is the check
+
+    @contextmanager
+    def open_reader(self, spec: SourceSpec, batch_rows: int) -> Iterator[pa.RecordBatchReader]:
+        with self._reader(spec, batch_rows, check=False) as reader:
+            yield reader
+
+    @contextmanager
+    def _reader(self, spec: SourceSpec, batch_rows: int, check: bool) -> Iterator[pa.RecordBatchReader]:
+        with ExitStack() as stack:
+            fs = stack.enter_context(self.connected())
+            with self.errors():
+                files = self.resolve(fs, spec)
+                if check:
+                    files = files[:1]
+                opened = stack.enter_context(formats.open_files(
+                    files, lambda p: self.open_file(fs, p), spec.options, batch_rows, check=check,
+                    spool_dir=self.spool_dir(), random_access=self.random_access,
+                ))
+            yield pa.RecordBatchReader.from_batches(opened.schema, self._guarded(opened))
+
+    def _guarded(self, reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+        with self.errors():
+            yield from reader
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the exceptions it was raised from."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+__all__ = ["FileDriver", "GLOB_CHARS", "normalize_root", "parse_host", "safe_relative_path", "to_datetime"]

@@ -1,0 +1,143 @@
+"""Amazon S3 and S3-compatible object stores (MinIO, Ceph, moto...), through s3fs.
+
+``host`` is the endpoint URL of an S3-compatible store; without it the connector reaches AWS. ``username`` and
+``password`` are the access key id and the secret key; without them requests are anonymous: the platform never
+falls back to credentials of its own (environment, instance profile). A datasource names its ``bucket``; its
+``path`` is a key (or a glob of keys) in it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+from ..errors import Invalid
+from .base import AuthenticationFailed, ConnectionFailed, ConnectorConfig, DriverError, register
+from .files import FileDriver, normalize_root
+
+CONFIG_OPTIONS = ("region", "bucket", "root", "addressing_style")
+_BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$")
+
+
+def check_bucket(bucket: str, field: str = "bucket") -> str:
+    """Check a bucket name (S3 rules, loosened for S3-compatible stores)."""
+    bucket = bucket.strip()
+    if not _BUCKET.match(bucket) or ".." in bucket:
+        raise Invalid(f"{bucket!r} is not a bucket name.", {"field": field}, code="unsafe_path")
+    return bucket
+
+
+@register("s3")
+class S3Driver(FileDriver):
+    """Objects of an S3 bucket; paths are keys, relative to ``options["root"]`` (a key prefix) when set."""
+
+    uses_bucket = True
+    secret_fields: ClassVar[tuple[str, ...]] = ("password", "session_token")
+
+    @classmethod
+    def normalize_config(cls, config: ConnectorConfig) -> ConnectorConfig:
+        host = (config.host or "").strip() or None
+        port = config.port
+        if host:
+            url = host if "://" in host else f"https://{host}"
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise Invalid(f"The S3 endpoint {host!r} must be an http(s) URL.", {"field": "host"})
+            if parts.username or parts.password:
+                raise Invalid("Give the access key as username= and the secret as password=, not in the URL.",
+                              {"field": "host"})
+            try:
+                url_port = parts.port
+            except ValueError:
+                raise Invalid(f"The S3 endpoint {host!r} has an invalid port.", {"field": "host"}) from None
+            port = port or url_port
+            netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+            host = f"{parts.scheme}://{netloc}{f':{port}' if port else ''}{parts.path.rstrip('/')}"
+        if bool(config.username) != bool(config.secrets.get("password")):
+            raise Invalid("Give both the access key (username=) and the secret key (password=), or neither.",
+                          {"field": "password"})
+        options = dict(config.options)
+        unknown = sorted(set(options) - set(CONFIG_OPTIONS))
+        if unknown:
+            raise Invalid(f"Unknown S3 connector options {unknown}; known: {list(CONFIG_OPTIONS)}.",
+                          {"field": "options"})
+        if options.get("bucket"):
+            options["bucket"] = check_bucket(options["bucket"], "options")
+        if "root" in options:
+            options["root"] = normalize_root(options["root"]).strip("/")
+        if options.get("addressing_style") not in (None, "path", "virtual", "auto"):
+            raise Invalid("addressing_style must be 'path', 'virtual' or 'auto'.", {"field": "options"})
+        return config.evolve(host=host, port=port, options=options, database=None)
+
+    def filesystem(self) -> Any:
+        import s3fs
+
+        options = self.config.options
+        key = self.config.username or None
+        client_kwargs: dict[str, Any] = {}
+        if options.get("region"):
+            client_kwargs["region_name"] = options["region"]
+        config_kwargs: dict[str, Any] = {
+            "connect_timeout": self.connect_timeout, "read_timeout": 120,
+            "retries": {"max_attempts": 2, "mode": "standard"},
+        }
+        if options.get("addressing_style"):
+            config_kwargs["s3"] = {"addressing_style": options["addressing_style"]}
+        fs = s3fs.S3FileSystem(
+            anon=key is None, key=key, secret=self.config.secrets.get("password") or None,
+            token=self.config.secrets.get("session_token") or None, endpoint_url=self.config.host,
+            client_kwargs=client_kwargs, config_kwargs=config_kwargs, skip_instance_cache=True,
+            use_listings_cache=False, default_block_size=8 << 20,
+        )
+        fs.retries = 2
+        return fs
+
+    def root(self, fs: Any, bucket: str | None) -> str:
+        if not bucket:
+            return ""
+        prefix = self.config.options.get("root") or ""
+        return f"{bucket}/{prefix}" if prefix else bucket
+
+    def normalize_bucket(self, bucket: str | None) -> str | None:
+        bucket = bucket or self.config.options.get("bucket")
+        if not bucket:
+            raise Invalid("An S3 datasource needs bucket=.", {"field": "bucket"})
+        return check_bucket(bucket)
+
+    def normalize_list_bucket(self, bucket: str | None) -> str | None:
+        bucket = bucket or self.config.options.get("bucket")
+        return check_bucket(bucket) if bucket else None
+
+    def list_files(self, path: str = "", bucket: str | None = None) -> list[dict[str, Any]]:
+        if not self.normalize_list_bucket(bucket):
+            if path:
+                raise Invalid("Give bucket= to list the keys under a path.", {"field": "bucket"})
+            with self.connected() as fs, self.errors():
+                buckets = fs.ls("", detail=True)
+            return sorted(
+                ({"name": b["name"].rstrip("/"), "path": b["name"].rstrip("/"), "size": None,
+                  "modified_at": b.get("CreationDate"), "is_dir": True} for b in buckets),
+                key=lambda e: e["name"],
+            )
+        return super().list_files(path, bucket)
+
+    def test_target(self, fs: Any) -> str:
+        return self.root(fs, self.config.options.get("bucket"))
+
+    def classify(self, exc: BaseException) -> type[DriverError] | None:
+        import botocore.exceptions as bex
+
+        if isinstance(exc, (bex.NoCredentialsError, bex.PartialCredentialsError)):
+            return AuthenticationFailed
+        if isinstance(exc, (bex.EndpointConnectionError, bex.ConnectTimeoutError)):
+            return ConnectionFailed
+        if isinstance(exc, PermissionError):
+            return AuthenticationFailed
+        return None
+
+    def describe(self) -> str:
+        return f"S3 endpoint {self.config.host}" if self.config.host else "AWS S3"
+
+    def _address(self) -> str:
+        return self.config.host or "AWS S3"
