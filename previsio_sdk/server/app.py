@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from .core import Platform
+from .deps import CurrentUser
 from .errors import PlatformError
 from .schemas import ErrorBody
 from .settings import Settings
@@ -129,8 +130,10 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
         title="previsio platform",
         version=__version__,
         description="Connect projects to data systems and snapshot their data into Parquet datasets.",
-        openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        # The description is served below, behind the token like every route but health; the interactive page
+        # is not offered, since a browser page cannot send the bearer token to fetch it.
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
         responses=_ERROR_RESPONSES,
@@ -144,8 +147,8 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     for module in (health, projects, connectors, datasources, datasets, jobs):
         app.include_router(module.router, prefix=API_PREFIX)
 
-    @app.get("/openapi.json", include_in_schema=False)
-    async def _openapi_alias() -> dict[str, Any]:
+    @app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)
+    def _openapi(_user: CurrentUser) -> dict[str, Any]:
         return app.openapi()
 
     return app

@@ -15,8 +15,8 @@ HEALTH = "/api/v1/health"
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 
 
-def _operations(url: str) -> list[tuple[str, str, dict[str, Any]]]:
-    spec = requests.get(f"{url}/api/v1/openapi.json", timeout=30).json()
+def _operations(url: str, token: str) -> list[tuple[str, str, dict[str, Any]]]:
+    spec = requests.get(f"{url}/api/v1/openapi.json", headers={"Authorization": f"Bearer {token}"}, timeout=30).json()
     return [
         (method.upper(), path, op)
         for path, item in spec["paths"].items()
@@ -71,7 +71,7 @@ def test_the_admin_token_is_accepted(platform):
 
 def test_openapi_declares_bearer_auth_on_every_operation_but_health(platform):
     """The OpenAPI document lists the bearer scheme on every operation except GET /api/v1/health."""
-    ops = _operations(platform.url)
+    ops = _operations(platform.url, platform.token)
     assert len(ops) >= 20, ops
     without = [(m, p) for m, p, op in ops if not op.get("security")]
     assert without == [("GET", HEALTH)]
@@ -85,7 +85,7 @@ def test_openapi_declares_bearer_auth_on_every_operation_but_health(platform):
 def test_every_operation_of_the_openapi_document_refuses_a_missing_or_wrong_token(platform, token, code):
     """Every operation of the OpenAPI document but health (path ids filled at random) answers 401."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    ops = [(m, p) for m, p, _op in _operations(platform.url) if p != HEALTH]
+    ops = [(m, p) for m, p, _op in _operations(platform.url, platform.token) if p != HEALTH]
     assert len(ops) >= 20
     wrong = []
     for method, path in ops:
@@ -118,3 +118,12 @@ def test_no_token_through_the_sdk_raises_authentication_error(platform, monkeypa
     with pytest.raises(pio.AuthenticationError) as info:
         pio.Project.from_id(uuid.uuid4().hex, client=client)
     assert (info.value.status, info.value.code) == (401, "unauthenticated")
+
+
+def test_the_api_description_needs_a_token_too(platform):
+    """GET /api/v1/openapi.json answers 401 without a token and the OpenAPI document with one."""
+    url = f"{platform.url}/api/v1/openapi.json"
+    assert requests.get(url, timeout=30).status_code == 401
+    answer = requests.get(url, headers={"Authorization": f"Bearer {platform.token}"}, timeout=30)
+    assert answer.status_code == 200
+    assert answer.json()["openapi"].startswith("3.")
