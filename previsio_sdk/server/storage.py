@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,55 @@ import pyarrow.parquet as pq
 
 #: Rows per Parquet row group; also the unit ``head()`` reads.
 ROW_GROUP_ROWS = 128 * 1024
+
+
+#: Batches read ahead of the Parquet writer. Reading (ADBC, ConnectorX, the network) and encoding release the
+#: GIL, so the two overlap on two cores; two batches in the queue keep memory bounded.
+READ_AHEAD_BATCHES = 2
+_DONE = object()
+
+
+def read_ahead(reader: pa.RecordBatchReader, depth: int = READ_AHEAD_BATCHES) -> Iterator[pa.RecordBatch]:
+    """Yield the batches of ``reader``, read by a background thread up to ``depth`` batches ahead.
+
+    An error of the reader is raised here, with its own type; when the consumer stops early (an error while
+    writing), the reading thread stops too.
+    """
+    slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in reader:
+                if not put(batch):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            put(exc)
+            return
+        put(_DONE)
+
+    thread = threading.Thread(target=produce, name="previsio-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = slots.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
 
 
 @dataclass(frozen=True)
@@ -78,7 +129,7 @@ class ParquetDatasetStore:
             ) as writer:
                 pending: list[pa.RecordBatch] = []
                 pending_rows = 0
-                for batch in reader:
+                for batch in read_ahead(reader):
                     pending.append(batch)
                     pending_rows += batch.num_rows
                     if pending_rows >= ROW_GROUP_ROWS:
