@@ -30,7 +30,13 @@ def get_session(platform: PlatformDep) -> Iterator[Session]:
         yield session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+try:
+    # Commit before the answer is sent: from FastAPI 0.118 the exit of a request-scoped dependency runs after
+    # it, so a caller could use the id it was just given and get a 404 from a request that ran first.
+    _session = Depends(get_session, scope="function")
+except TypeError:  # FastAPI < 0.121 has no scopes (and exits before sending)
+    _session = Depends(get_session)
+SessionDep = Annotated[Session, _session]
 
 _bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer <token>`.")
 

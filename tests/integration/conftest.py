@@ -230,7 +230,9 @@ class SQLBackend:
     exec: Callable[..., list[tuple]]  # type: ignore[type-arg]
 
 
-def _sqlite_exec(path: Path):  # type: ignore[no-untyped-def]
+def sqlite_exec(path: Path):  # type: ignore[no-untyped-def]
+    """Like pg_exec and my_exec, for an SQLite file (autocommit)."""
+
     def run(sql: str, params: tuple | None = None) -> list[tuple]:  # type: ignore[type-arg]
         con = sqlite3.connect(path, isolation_level=None)
         try:
@@ -242,20 +244,25 @@ def _sqlite_exec(path: Path):  # type: ignore[no-untyped-def]
     return run
 
 
-@pytest.fixture(params=["postgresql", "mysql", "sqlite"])
-def sql_backend(request: pytest.FixtureRequest, project: pio.Project) -> SQLBackend:
-    """Each SQL database in turn: PostgreSQL (scram role), MariaDB (password user), an SQLite file."""
-    if request.param == "postgresql":
+def make_sql_backend(request: pytest.FixtureRequest, project: pio.Project, driver: str) -> SQLBackend:
+    """The SQLBackend of ``driver`` ("postgresql", "mysql" or "sqlite") in ``project``."""
+    if driver == "postgresql":
         pg = request.getfixturevalue("pg_connector")
         return SQLBackend("postgresql", pg, request.getfixturevalue("pg_exec"))
-    if request.param == "mysql":
+    if driver == "mysql":
         maria = request.getfixturevalue("my_connector")
         return SQLBackend("mysql", maria, request.getfixturevalue("my_exec"))
     path: Path = request.getfixturevalue("sqlite_path")
-    run = _sqlite_exec(path)
+    run = sqlite_exec(path)
     run("CREATE TABLE IF NOT EXISTS _created (x INTEGER)")  # the file exists before the connector reads it
     connector = project.create_sql_connector("lite", driver="sqlite", database=str(path))
     return SQLBackend("sqlite", connector, run)
+
+
+@pytest.fixture(params=["postgresql", "mysql", "sqlite"])
+def sql_backend(request: pytest.FixtureRequest, project: pio.Project) -> SQLBackend:
+    """Each SQL database in turn: PostgreSQL (scram role), MariaDB (password user), an SQLite file."""
+    return make_sql_backend(request, project, request.param)
 
 
 @pytest.fixture

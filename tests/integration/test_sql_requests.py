@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import pytest
-from conftest import MY_USER, PG_SCRAM_USER, SQLBackend
+from conftest import MY_USER, PG_SCRAM_USER, SQLBackend, make_sql_backend
 
 import previsio_sdk as pio
 
@@ -151,7 +151,7 @@ def test_disguised_write_fails_the_snapshot_and_changes_nothing(
     project: pio.Project, request: pytest.FixtureRequest, unique_name: Callable[[str], str], case: Disguised
 ) -> None:
     """A write hidden from the statement check (comment, CTE, FOR UPDATE) fails typed; nothing changes."""
-    backend = _backend(request, project, case.driver)
+    backend = make_sql_backend(request, project, case.driver)
     table = unique_name("orders")
     _orders(backend, table)
     before = _rows(backend, table)
@@ -194,7 +194,7 @@ def test_sequence_is_not_advanced_by_a_select(
     check: bool,
 ) -> None:
     """SELECT nextval() (no rollback undoes it) is refused by the read-only session: the sequence stays."""
-    backend = _backend(request, project, driver)
+    backend = make_sql_backend(request, project, driver)
     create, grant, select, state = SEQUENCES[driver]
     seq = unique_name("seq")
     backend.exec(create.format(s=seq))
@@ -214,17 +214,3 @@ def test_sequence_is_not_advanced_by_a_select(
     assert READ_ONLY.search(error.message), error.message
     assert backend.exec(state.format(s=seq)) == before
     assert project.list_datasets() == []
-
-
-def _backend(request: pytest.FixtureRequest, project: pio.Project, driver: str) -> SQLBackend:
-    """The SQLBackend of one driver, for tests parametrized by driver rather than by sql_backend."""
-    if driver == "postgresql":
-        return SQLBackend(driver, request.getfixturevalue("pg_connector"), request.getfixturevalue("pg_exec"))
-    if driver == "mysql":
-        return SQLBackend(driver, request.getfixturevalue("my_connector"), request.getfixturevalue("my_exec"))
-    from conftest import _sqlite_exec
-
-    path = request.getfixturevalue("sqlite_path")
-    run = _sqlite_exec(path)
-    run("CREATE TABLE IF NOT EXISTS _created (x INTEGER)")
-    return SQLBackend(driver, project.create_sql_connector("lite", driver="sqlite", database=str(path)), run)

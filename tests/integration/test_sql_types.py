@@ -108,6 +108,9 @@ def _check_pandas(snap: Snapshot, case: Case) -> None:
     assert series.iloc[0] == case.value_1
     assert pd.isna(series.iloc[1])
     assert series.iloc[2] == case.value_3
+    if case.pandas_dtype == "object":  # decimals and dates stay Python objects, not floats or Timestamps
+        assert type(series.iloc[0]) is type(case.value_1)
+        assert series.iloc[1] is None
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------------------------

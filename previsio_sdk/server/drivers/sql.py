@@ -338,7 +338,8 @@ class SQLiteDialect(Dialect):
         return URL.create("sqlite", database=f"file:{path}", query={"mode": "ro", "uri": "true"})
 
     def connect_args(self, timeout: int) -> dict[str, Any]:
-        return {"timeout": timeout}
+        # The snapshot reads rows on a read-ahead thread; the connection is used by one thread at a time.
+        return {"timeout": timeout, "check_same_thread": False}
 
     def list_databases(self, conn: Connection) -> list[str]:
         return [r[1] for r in conn.exec_driver_sql("PRAGMA database_list")]
@@ -349,7 +350,7 @@ class SQLiteDialect(Dialect):
             return SourceNotFound
         if "unable to open database" in text:
             return SourceNotFound
-        if "readonly" in text or "syntax error" in text or "no such column" in text or "incomplete input" in text:
+        if any(k in text for k in ("readonly", "syntax error", "no such column", "incomplete input")):
             return InvalidSource
         return ReadFailed
 
@@ -639,8 +640,8 @@ class SQLDriver(Driver):
             yield
         except DriverError:
             raise
-        except (adbc_driver_manager.Error, pa.ArrowException, OSError) as exc:  # pa.ArrowIOError is OSError:
-            # a connection lost mid-stream ("PQgetCopyData() failed: server closed the connection") comes as one
+        except (adbc_driver_manager.Error, pa.ArrowException, OSError) as exc:
+            # A connection lost mid-stream ("PQgetCopyData() failed") comes as an OSError (pa.ArrowIOError).
             text = str(exc)
             state = getattr(exc, "sqlstate", None) or ""
             match = re.search(r"SQLSTATE: (\w{5})", text)
@@ -739,7 +740,9 @@ class SQLDriver(Driver):
                 uri, self._source_query(spec), return_type="arrow_stream", batch_size=batch_rows,
                 pre_execution_query=["SET SESSION TRANSACTION READ ONLY", "SET time_zone = '+00:00'"],
             )
-        except Exception as exc:  # noqa: BLE001 - ConnectorX raises RuntimeError/PanicException with text only
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - RuntimeError or PanicException, with text only
             raise self._connectorx_error(exc) from None
         fields = []
         for field, (typ, _conv) in zip(source.schema, declared):
@@ -763,8 +766,8 @@ class SQLDriver(Driver):
                         yield batch.cast(schema) if needs_cast else batch
             except (DriverError, GeneratorExit, KeyboardInterrupt, SystemExit):
                 raise
-            except BaseException as exc:  # noqa: BLE001 - a value ConnectorX cannot decode raises a PanicException
-                raise self._connectorx_error(exc) from None  # (a BaseException), e.g. a MySQL zero date
+            except BaseException as exc:  # noqa: BLE001 - a value ConnectorX cannot decode (MySQL zero date)
+                raise self._connectorx_error(exc) from None  # raises a PanicException, a BaseException
 
         yield pa.RecordBatchReader.from_batches(schema, batches())
 
