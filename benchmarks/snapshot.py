@@ -120,8 +120,15 @@ SELECT g, ((g * 7919) % 1000)::int, ((g * 2654435761) % 100000)::float8 / 100.0:
        timestamp '2020-01-01 00:00:00' + g * interval '1 second', g % 2 = 0,
        CASE WHEN g % 10 = 0 THEN NULL ELSE (g % 1000)::int END
 FROM generate_series({lo}::bigint, {hi}::bigint) AS g"""
-PG_EXPECTED_TYPES = {"id": "bigint", "qty": "integer", "price": "double precision", "label": "text",
-                     "created_at": "timestamp without time zone", "flag": "boolean", "maybe": "integer"}
+PG_EXPECTED_TYPES = {
+    "id": "bigint",
+    "qty": "integer",
+    "price": "double precision",
+    "label": "text",
+    "created_at": "timestamp without time zone",
+    "flag": "boolean",
+    "maybe": "integer",
+}
 
 MY_DDL = """CREATE TABLE {t} (id BIGINT NOT NULL, qty INT, price DOUBLE, label VARCHAR(64),
     created_at DATETIME, flag BOOLEAN, maybe INT, PRIMARY KEY (id)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"""
@@ -129,8 +136,15 @@ MY_FILL = """INSERT INTO {t}
 SELECT seq, (seq * 7919) % 1000, ((seq * 2654435761) % 100000) / 100, MD5(seq),
        TIMESTAMP '2020-01-01 00:00:00' + INTERVAL seq SECOND, seq % 2 = 0, IF(seq % 10 = 0, NULL, seq % 1000)
 FROM seq_{lo}_to_{hi}"""
-MY_EXPECTED_TYPES = {"id": "bigint", "qty": "int", "price": "double", "label": "varchar",
-                     "created_at": "datetime", "flag": "tinyint", "maybe": "int"}
+MY_EXPECTED_TYPES = {
+    "id": "bigint",
+    "qty": "int",
+    "price": "double",
+    "label": "varchar",
+    "created_at": "datetime",
+    "flag": "tinyint",
+    "maybe": "int",
+}
 
 SQLITE_DDL = """CREATE TABLE {t} (id BIGINT, qty INTEGER, price DOUBLE, label TEXT, created_at TIMESTAMP,
     flag BOOLEAN, maybe INTEGER)"""
@@ -150,8 +164,15 @@ def generate_batches(rows: int, chunk: int = 500_000) -> Iterator[Any]:
         flag = ids % 2 == 0
         maybe = pa.array((ids % 1000).astype(np.int32), mask=(ids % 10 == 0))
         yield pa.record_batch(
-            [pa.array(ids), pa.array(qty), pa.array(price), pa.array(labels, pa.string()),
-             pa.array(created, pa.timestamp("s")), pa.array(flag), maybe],
+            [
+                pa.array(ids),
+                pa.array(qty),
+                pa.array(price),
+                pa.array(labels, pa.string()),
+                pa.array(created, pa.timestamp("s")),
+                pa.array(flag),
+                maybe,
+            ],
             names=COLUMNS,
         )
 
@@ -165,27 +186,34 @@ def ensure_postgres(rows: int) -> None:
     import psycopg
 
     try:
-        admin = psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres",
-                                connect_timeout=5, autocommit=True)
+        admin = psycopg.connect(
+            host=PG_HOST, port=PG_PORT, user=PG_USER, dbname="postgres", connect_timeout=5, autocommit=True
+        )
     except psycopg.OperationalError as exc:
-        raise BenchError(f"PostgreSQL is not reachable at {PG_HOST}:{PG_PORT} as {PG_USER}: "
-                         f"{str(exc).strip()}\nStart it (e.g. pg_ctlcluster 15 main start) and retry.",
-                         ) from None
+        raise BenchError(
+            f"PostgreSQL is not reachable at {PG_HOST}:{PG_PORT} as {PG_USER}: "
+            f"{str(exc).strip()}\nStart it (e.g. pg_ctlcluster 15 main start) and retry.",
+        ) from None
     with admin:
         if admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)).fetchone() is None:
             _log(f"creating PostgreSQL database {DB_NAME}")
             admin.execute(f'CREATE DATABASE "{DB_NAME}"')
     t = table_name(rows)
     with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=DB_NAME, autocommit=True) as conn:
-        types = dict(conn.execute(
-            "SELECT column_name, data_type FROM information_schema.columns "
-            "WHERE table_schema = 'public' AND table_name = %s ORDER BY ordinal_position", (t,)).fetchall())
+        types = dict(
+            conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'public' AND table_name = %s ORDER BY ordinal_position",
+                (t,),
+            ).fetchall()
+        )
         if types:
             count = conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # also warms the OS page cache
             if types == PG_EXPECTED_TYPES and count == rows:
                 return
-            _log(f"PostgreSQL table {t} has {count} rows / columns {types}: not the benchmark's; "
-                 "recreating it")
+            _log(
+                f"PostgreSQL table {t} has {count} rows / columns {types}: not the benchmark's; recreating it"
+            )
         building = f"{t}__building"
         _log(f"creating PostgreSQL table {t} ({rows:,} rows, generate_series)...")
         started = time.monotonic()
@@ -207,12 +235,22 @@ def _mysql_connect(database: str | None = None, **kwargs: Any) -> Any:
     import pymysql
 
     try:
-        return pymysql.connect(host=MY_HOST, port=MY_PORT, user=MY_USER, password=MY_PASSWORD,
-                               database=database, connect_timeout=5, autocommit=True, **kwargs)
+        return pymysql.connect(
+            host=MY_HOST,
+            port=MY_PORT,
+            user=MY_USER,
+            password=MY_PASSWORD,
+            database=database,
+            connect_timeout=5,
+            autocommit=True,
+            **kwargs,
+        )
     except pymysql.err.OperationalError as exc:
-        raise BenchError(f"MySQL/MariaDB is not reachable at {MY_HOST}:{MY_PORT} as {MY_USER}: {exc}\n"
-                         "Start it (e.g. start-stop-daemon --start --background --exec /usr/sbin/mariadbd) "
-                         "and retry.") from None
+        raise BenchError(
+            f"MySQL/MariaDB is not reachable at {MY_HOST}:{MY_PORT} as {MY_USER}: {exc}\n"
+            "Start it (e.g. start-stop-daemon --start --background --exec /usr/sbin/mariadbd) "
+            "and retry."
+        ) from None
 
 
 def ensure_mysql(rows: int) -> None:
@@ -223,8 +261,11 @@ def ensure_mysql(rows: int) -> None:
         cur = conn.cursor()
         cur.execute(f"CREATE DATABASE IF NOT EXISTS `{DB_NAME}` CHARACTER SET utf8mb4")
         cur.execute(f"USE `{DB_NAME}`")
-        cur.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = %s "
-                    "AND table_name = %s ORDER BY ordinal_position", (DB_NAME, t))
+        cur.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = %s "
+            "AND table_name = %s ORDER BY ordinal_position",
+            (DB_NAME, t),
+        )
         types = {r[0]: r[1] for r in cur.fetchall()}
         if types:
             cur.execute(f"SELECT count(*) FROM `{t}`")
@@ -256,7 +297,9 @@ def ensure_mysql(rows: int) -> None:
                 cur.execute(
                     f"LOAD DATA LOCAL INFILE %s INTO TABLE `{building}` FIELDS TERMINATED BY ',' "
                     "LINES TERMINATED BY '\\n' (id, qty, price, label, created_at, flag, @maybe) "
-                    "SET maybe = NULLIF(@maybe, '')", (str(tmp_csv),))
+                    "SET maybe = NULLIF(@maybe, '')",
+                    (str(tmp_csv),),
+                )
             finally:
                 tmp_csv.unlink(missing_ok=True)
         cur.execute(f"DROP TABLE IF EXISTS `{t}`")
@@ -309,9 +352,10 @@ def ensure_sqlite(rows: int) -> Path:
             d = batch.to_pydict()
             created = [v.strftime("%Y-%m-%d %H:%M:%S") for v in d["created_at"]]
             flags = [int(v) for v in d["flag"]]
-            conn.executemany(f"INSERT INTO {t} VALUES (?, ?, ?, ?, ?, ?, ?)",
-                             zip(d["id"], d["qty"], d["price"], d["label"], created, flags, d["maybe"],
-                                 strict=True))
+            conn.executemany(
+                f"INSERT INTO {t} VALUES (?, ?, ?, ?, ?, ?, ?)",
+                zip(d["id"], d["qty"], d["price"], d["label"], created, flags, d["maybe"], strict=True),
+            )
         conn.commit()
     finally:
         conn.close()
@@ -364,8 +408,9 @@ def drop_source(source: str, rows: int) -> None:
     if source == "postgresql":
         import psycopg
 
-        with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=DB_NAME,
-                             autocommit=True) as conn:
+        with psycopg.connect(
+            host=PG_HOST, port=PG_PORT, user=PG_USER, dbname=DB_NAME, autocommit=True
+        ) as conn:
             conn.execute(f"DROP TABLE IF EXISTS {t}")
     elif source == "mysql":
         conn = _mysql_connect(DB_NAME)
@@ -691,12 +736,20 @@ def m_previsio(spec: dict[str, Any]) -> dict[str, Any]:
             "rows": ds.num_rows,
             "peak_rss_mb": after["VmHWM"],
             "extra": {
-                "platform_idle_rss_mb": idle["VmRSS"], "platform_idle_hwm_mb": idle["VmHWM"],
-                "platform_idle_vmsize_mb": idle["VmSize"], "platform_after_rss_mb": after["VmRSS"],
-                "platform_after_hwm_mb": after["VmHWM"], "platform_after_vmpeak_mb": after["VmPeak"],
-                "server_job_s": server_s, "parquet_mb": ds.size_bytes / 2**20,
-                "download_s": download_s, "local_read_s": local_read_s, "to_pandas_s": to_pandas_s,
-                "to_arrow_s": to_arrow_s, "to_pandas_rows": sdk_rows, "head_first_s": heads[0],
+                "platform_idle_rss_mb": idle["VmRSS"],
+                "platform_idle_hwm_mb": idle["VmHWM"],
+                "platform_idle_vmsize_mb": idle["VmSize"],
+                "platform_after_rss_mb": after["VmRSS"],
+                "platform_after_hwm_mb": after["VmHWM"],
+                "platform_after_vmpeak_mb": after["VmPeak"],
+                "server_job_s": server_s,
+                "parquet_mb": ds.size_bytes / 2**20,
+                "download_s": download_s,
+                "local_read_s": local_read_s,
+                "to_pandas_s": to_pandas_s,
+                "to_arrow_s": to_arrow_s,
+                "to_pandas_rows": sdk_rows,
+                "head_first_s": heads[0],
                 "head_median_s": _median(heads),
             },
         }
@@ -741,8 +794,11 @@ def m_sdk_overhead(spec: dict[str, Any]) -> dict[str, Any]:
                 sdk()
             sdk_s += time.perf_counter() - t0
             done += n
-        return {"seconds": sdk_s, "rows": None, "extra": {"calls": calls, "sdk_s": sdk_s, "raw_s": raw_s,
-                                                          "ratio": sdk_s / raw_s}}
+        return {
+            "seconds": sdk_s,
+            "rows": None,
+            "extra": {"calls": calls, "sdk_s": sdk_s, "raw_s": raw_s, "ratio": sdk_s / raw_s},
+        }
 
 
 WORKERS = {name[2:]: fn for name, fn in globals().items() if name.startswith("m_") and callable(fn)}
@@ -805,8 +861,14 @@ def run_worker(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
     Path(spec["out_dir"]).mkdir()
     cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)]
     try:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True, cwd=str(HERE.parent))
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+            cwd=str(HERE.parent),
+        )
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -819,7 +881,7 @@ def run_worker(spec: dict[str, Any], timeout: float) -> dict[str, Any]:
             raise
         for line in reversed(out.splitlines()):
             if line.startswith(RESULT_MARK):
-                return json.loads(line[len(RESULT_MARK):])
+                return json.loads(line[len(RESULT_MARK) :])
         tail = "\n".join(err.strip().splitlines()[-15:])
         return {"error": f"worker exited with code {proc.returncode}:\n{tail}"}
     finally:
@@ -861,8 +923,10 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def render_table(headers: list[str], rows: list[list[str]], right: set[int]) -> str:
-    widths = [max(len(headers[i]), *(len(r[i]) for r in rows)) if rows else len(headers[i])
-              for i in range(len(headers))]
+    widths = [
+        max(len(headers[i]), *(len(r[i]) for r in rows)) if rows else len(headers[i])
+        for i in range(len(headers))
+    ]
 
     def line(cells: list[str]) -> str:
         cells = [c.rjust(widths[i]) if i in right else c.ljust(widths[i]) for i, c in enumerate(cells)]
@@ -872,8 +936,9 @@ def render_table(headers: list[str], rows: list[list[str]], right: set[int]) -> 
     return "\n".join([line(headers), sep, *(line(r) for r in rows)])
 
 
-def evaluate_targets(source: str, rows: int, s: dict[str, dict[str, Any]],
-                     growth: dict[str, Any] | None) -> list[dict[str, Any]]:
+def evaluate_targets(
+    source: str, rows: int, s: dict[str, dict[str, Any]], growth: dict[str, Any] | None
+) -> list[dict[str, Any]]:
     """The issue's targets for ``source``: [{"target", "status" PASS/FAIL/SKIP, "detail"}]."""
     out: list[dict[str, Any]] = []
 
@@ -882,8 +947,13 @@ def evaluate_targets(source: str, rows: int, s: dict[str, dict[str, Any]],
         return v if isinstance(v, (int, float)) and v == v else None
 
     def add(target: str, ok: bool | None, detail: str) -> None:
-        out.append({"target": target, "status": "SKIP" if ok is None else ("PASS" if ok else "FAIL"),
-                    "detail": detail})
+        out.append(
+            {
+                "target": target,
+                "status": "SKIP" if ok is None else ("PASS" if ok else "FAIL"),
+                "detail": detail,
+            }
+        )
 
     def missing(method: str) -> tuple[bool | None, str]:
         """A failed previsio run fails its targets; a method not run or failed otherwise leaves them open."""
@@ -913,17 +983,26 @@ def evaluate_targets(source: str, rows: int, s: dict[str, dict[str, Any]],
     pv = s.get("previsio", {})
     extra = pv.get("extra", {})
     if "error" in pv or not extra:
-        for t in ("platform peak RSS during snapshot <= 300 MB", "to_pandas <= 1.3x local read",
-                  "head(100) < 0.5 s"):
+        for t in (
+            "platform peak RSS during snapshot <= 300 MB",
+            "to_pandas <= 1.3x local read",
+            "head(100) < 0.5 s",
+        ):
             add(t, *missing("previsio"))
     else:
         peak = extra.get("platform_after_hwm_mb_max")
-        add("platform peak RSS during snapshot <= 300 MB", peak <= 300,
-            f"VmHWM {peak:.0f} MB (worst of {pv['ok']} run(s); idle {extra['platform_idle_rss_mb']:.0f} MB)")
+        add(
+            "platform peak RSS during snapshot <= 300 MB",
+            peak <= 300,
+            f"VmHWM {peak:.0f} MB (worst of {pv['ok']} run(s); idle {extra['platform_idle_rss_mb']:.0f} MB)",
+        )
         r = _ratio(extra.get("to_pandas_s"), extra.get("local_read_s"))
-        add("to_pandas <= 1.3x local read", None if r is None else r <= 1.3,
+        add(
+            "to_pandas <= 1.3x local read",
+            None if r is None else r <= 1.3,
             f"ds.to_pandas() {extra['to_pandas_s']:.3f} s / pq.read_table(local).to_pandas() "
-            f"{extra['local_read_s']:.3f} s = {_fmt_num(r)}x")
+            f"{extra['local_read_s']:.3f} s = {_fmt_num(r)}x",
+        )
         h = extra.get("head_first_s")
         add("head(100) < 0.5 s", h < 0.5, f"first call {h:.3f} s, median of 5 {extra['head_median_s']:.3f} s")
     ov = s.get("sdk_overhead", {})
@@ -932,22 +1011,33 @@ def evaluate_targets(source: str, rows: int, s: dict[str, dict[str, Any]],
         add("SDK overhead <= 1.3x", False if "FAILED" in why else failed, why)
     else:
         e = ov["extra"]
-        add("SDK overhead <= 1.3x", e["ratio"] <= 1.3,
+        add(
+            "SDK overhead <= 1.3x",
+            e["ratio"] <= 1.3,
             f"Connector.from_id {e['sdk_s'] / e['calls'] * 1000:.2f} ms vs bare GET "
-            f"{e['raw_s'] / e['calls'] * 1000:.2f} ms = {e['ratio']:.2f}x")
+            f"{e['raw_s'] / e['calls'] * 1000:.2f} ms = {e['ratio']:.2f}x",
+        )
     if growth is not None:
         if growth.get("ratio") is None:
             add("memory growth 1M -> N rows within 20%", None, growth.get("error", "not measured"))
         else:
-            add(f"memory growth {GROWTH_BASE_ROWS:,} -> {rows:,} rows within 20%", growth["ratio"] <= 1.2,
+            add(
+                f"memory growth {GROWTH_BASE_ROWS:,} -> {rows:,} rows within 20%",
+                growth["ratio"] <= 1.2,
                 f"platform VmHWM {growth['base_mb']:.0f} MB -> {growth['full_mb']:.0f} MB = "
                 f"{growth['ratio']:.2f}x (above idle: {growth['base_above_idle_mb']:.0f} -> "
-                f"{growth['full_above_idle_mb']:.0f} MB)")
+                f"{growth['full_above_idle_mb']:.0f} MB)",
+            )
     return out
 
 
-def report(args: argparse.Namespace, s: dict[str, dict[str, Any]], targets: list[dict[str, Any]],
-           growth: dict[str, Any] | None, header: list[str]) -> str:
+def report(
+    args: argparse.Namespace,
+    s: dict[str, dict[str, Any]],
+    targets: list[dict[str, Any]],
+    growth: dict[str, Any] | None,
+    header: list[str],
+) -> str:
     lines = list(header)
     pv_s = s.get("previsio", {}).get("seconds")
     table_rows = []
@@ -967,46 +1057,65 @@ def report(args: argparse.Namespace, s: dict[str, dict[str, Any]], targets: list
             notes.append(f"ROWS {r['rows']:,} != {args.rows:,}")
         extra = r.get("extra", {})
         if method == "previsio":
-            notes.append(f"platform VmHWM (idle: RSS {extra['platform_idle_rss_mb']:.0f}, HWM "
-                         f"{extra['platform_idle_hwm_mb']:.0f}); SDK process {r['worker_maxrss_mb']:.0f} MB")
+            notes.append(
+                f"platform VmHWM (idle: RSS {extra['platform_idle_rss_mb']:.0f}, HWM "
+                f"{extra['platform_idle_hwm_mb']:.0f}); SDK process {r['worker_maxrss_mb']:.0f} MB"
+            )
             if extra.get("server_job_s") is not None:
                 notes.append(f"job {extra['server_job_s']:.2f} s on the platform")
         if "copy_bytes" in extra:
             notes.append(f"{extra['copy_bytes'] / 2**20:.0f} MB on the wire")
         elif extra.get("parquet_mb") is not None:
             notes.append(f"{extra['parquet_mb']:.0f} MB parquet")
-        table_rows.append([
-            label, _fmt_num(secs), f"{nrows / secs:,.0f}", f"{r['peak_rss_mb']:.0f}",
-            _fmt_num(_ratio(secs, pv_s)) + "x" if pv_s else "-",
-            _fmt_num(_ratio(pv_s, secs)) + "x" if pv_s else "-", "; ".join(notes),
-        ])
-    lines.append(render_table(
-        ["method", "wall s", "rows/s", "peak RSS MB", "x/previsio", "previsio/x", "notes"], table_rows,
-        right={1, 2, 3, 4, 5}))
+        table_rows.append(
+            [
+                label,
+                _fmt_num(secs),
+                f"{nrows / secs:,.0f}",
+                f"{r['peak_rss_mb']:.0f}",
+                _fmt_num(_ratio(secs, pv_s)) + "x" if pv_s else "-",
+                _fmt_num(_ratio(pv_s, secs)) + "x" if pv_s else "-",
+                "; ".join(notes),
+            ]
+        )
+    lines.append(
+        render_table(
+            ["method", "wall s", "rows/s", "peak RSS MB", "x/previsio", "previsio/x", "notes"],
+            table_rows,
+            right={1, 2, 3, 4, 5},
+        )
+    )
     lines.append("")
     extra_start = len(lines)
     pv = s.get("previsio", {})
     e = pv.get("extra") or {}
     if e:
-        lines.append(f"to_pandas:  ds.to_pandas() {e['to_pandas_s']:.3f} s vs "
-                     f"pq.read_table(local copy).to_pandas() {e['local_read_s']:.3f} s = "
-                     f"{_fmt_num(_ratio(e['to_pandas_s'], e['local_read_s']))}x "
-                     f"(ds.to_arrow() {e['to_arrow_s']:.3f} s, ds.download() {e['download_s']:.3f} s)")
-        lines.append(f"head(100):  first call {e['head_first_s']:.3f} s, "
-                     f"median of 5 {e['head_median_s']:.3f} s")
+        lines.append(
+            f"to_pandas:  ds.to_pandas() {e['to_pandas_s']:.3f} s vs "
+            f"pq.read_table(local copy).to_pandas() {e['local_read_s']:.3f} s = "
+            f"{_fmt_num(_ratio(e['to_pandas_s'], e['local_read_s']))}x "
+            f"(ds.to_arrow() {e['to_arrow_s']:.3f} s, ds.download() {e['download_s']:.3f} s)"
+        )
+        lines.append(
+            f"head(100):  first call {e['head_first_s']:.3f} s, median of 5 {e['head_median_s']:.3f} s"
+        )
     ov = s.get("sdk_overhead", {})
     if ov.get("extra"):
         o = ov["extra"]
-        lines.append(f"SDK overhead: {o['calls']} x Connector.from_id {o['sdk_s']:.2f} s "
-                     f"({o['sdk_s'] / o['calls'] * 1000:.2f} ms/call) vs {o['calls']} x bare requests GET "
-                     f"{o['raw_s']:.2f} s ({o['raw_s'] / o['calls'] * 1000:.2f} ms/call) = {o['ratio']:.2f}x")
+        lines.append(
+            f"SDK overhead: {o['calls']} x Connector.from_id {o['sdk_s']:.2f} s "
+            f"({o['sdk_s'] / o['calls'] * 1000:.2f} ms/call) vs {o['calls']} x bare requests GET "
+            f"{o['raw_s']:.2f} s ({o['raw_s'] / o['calls'] * 1000:.2f} ms/call) = {o['ratio']:.2f}x"
+        )
     elif "sdk_overhead" in args.method_list:
         lines.append(f"SDK overhead: FAILED {ov.get('error', '')}")
     if growth is not None:
         if growth.get("ratio") is not None:
-            lines.append(f"memory growth: platform VmHWM at {GROWTH_BASE_ROWS:,} rows "
-                         f"{growth['base_mb']:.0f} MB, at {args.rows:,} rows {growth['full_mb']:.0f} MB = "
-                         f"{growth['ratio']:.2f}x")
+            lines.append(
+                f"memory growth: platform VmHWM at {GROWTH_BASE_ROWS:,} rows "
+                f"{growth['base_mb']:.0f} MB, at {args.rows:,} rows {growth['full_mb']:.0f} MB = "
+                f"{growth['ratio']:.2f}x"
+            )
         else:
             lines.append(f"memory growth: {growth.get('error')}")
     if len(lines) > extra_start:
@@ -1025,17 +1134,27 @@ def report(args: argparse.Namespace, s: dict[str, dict[str, Any]], targets: list
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--source", choices=SOURCES, default="postgresql")
     parser.add_argument("--rows", type=int, default=5_000_000)
     parser.add_argument("--repeat", type=int, default=3, help="runs of each method; medians are reported")
-    parser.add_argument("--methods", default="", help="comma-separated subset of: "
-                        + "; ".join(f"{k}: {','.join(v)}" for k, v in METHODS.items()))
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the benchmark table/file afterwards (default: drop it once measured)")
-    parser.add_argument("--memory-growth", action="store_true",
-                        help=f"also snapshot {GROWTH_BASE_ROWS:,} rows with previsio and compare peak RSS")
+    parser.add_argument(
+        "--methods",
+        default="",
+        help="comma-separated subset of: " + "; ".join(f"{k}: {','.join(v)}" for k, v in METHODS.items()),
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the benchmark table/file afterwards (default: drop it once measured)",
+    )
+    parser.add_argument(
+        "--memory-growth",
+        action="store_true",
+        help=f"also snapshot {GROWTH_BASE_ROWS:,} rows with previsio and compare peak RSS",
+    )
     parser.add_argument("--timeout", type=float, default=1800, help="seconds allowed to each worker")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -1049,8 +1168,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
             chosen = [m.strip() for m in args.methods.split(",") if m.strip()]
             unknown = [m for m in chosen if m not in known]
             if unknown:
-                parser.error(f"unknown method(s) for {args.source}: {', '.join(unknown)}; "
-                             f"choose among {', '.join(known)}")
+                parser.error(
+                    f"unknown method(s) for {args.source}: {', '.join(unknown)}; "
+                    f"choose among {', '.join(known)}"
+                )
             args.method_list = [m for m in known if m in chosen]
         else:
             args.method_list = list(known)
@@ -1058,8 +1179,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _spec(args: argparse.Namespace, method: str, rows: int) -> dict[str, Any]:
-    return {"source": args.source, "rows": rows, "table": table_name(rows), "method": method,
-            "sqlite_path": str(sqlite_path(rows)), "csv_path": str(csv_path(rows))}
+    return {
+        "source": args.source,
+        "rows": rows,
+        "table": table_name(rows),
+        "method": method,
+        "sqlite_path": str(sqlite_path(rows)),
+        "csv_path": str(csv_path(rows)),
+    }
 
 
 def _run_one(args: argparse.Namespace, method: str, rows: int, label: str) -> dict[str, Any]:
@@ -1098,12 +1225,14 @@ def main(argv: list[str] | None = None) -> int:
         import previsio_sdk
 
         started_at = datetime.now(timezone.utc)
-        where = {"postgresql": f"table {table_name(args.rows)} of database {DB_NAME}",
-                 "mysql": f"table {table_name(args.rows)} of database {DB_NAME}",
-                 "sqlite": str(sqlite_path(args.rows)), "csv": str(csv_path(args.rows))}[args.source]
+        where = {
+            "postgresql": f"table {table_name(args.rows)} of database {DB_NAME}",
+            "mysql": f"table {table_name(args.rows)} of database {DB_NAME}",
+            "sqlite": str(sqlite_path(args.rows)),
+            "csv": str(csv_path(args.rows)),
+        }[args.source]
         header = [
-            f"previsio snapshot benchmark - {SOURCE_TITLES[args.source]}, {args.rows:,} rows "
-            f"({where})",
+            f"previsio snapshot benchmark - {SOURCE_TITLES[args.source]}, {args.rows:,} rows ({where})",
             f"{started_at:%Y-%m-%d %H:%M} UTC; {os.cpu_count()} CPUs; Python {pyplatform.python_version()}; "
             f"previsio_sdk {previsio_sdk.__version__}; pyarrow {pyarrow.__version__}; "
             f"pandas {pandas.__version__}; connectorx {connectorx.__version__}; "
@@ -1123,12 +1252,22 @@ def main(argv: list[str] | None = None) -> int:
             growth = {}
             full = [r for r in runs.get("previsio", []) if "error" not in r]
             if not full:
-                full = [r for r in (_run_one(args, "previsio", args.rows, f"[growth {i + 1}/{args.repeat}]")
-                                    for i in range(args.repeat)) if "error" not in r]
+                full = [
+                    r
+                    for r in (
+                        _run_one(args, "previsio", args.rows, f"[growth {i + 1}/{args.repeat}]")
+                        for i in range(args.repeat)
+                    )
+                    if "error" not in r
+                ]
             base = []
             for i in range(args.repeat):
-                r = _run_one(args, "previsio", GROWTH_BASE_ROWS,
-                             f"[growth {GROWTH_BASE_ROWS:,} rows {i + 1}/{args.repeat}]")
+                r = _run_one(
+                    args,
+                    "previsio",
+                    GROWTH_BASE_ROWS,
+                    f"[growth {GROWTH_BASE_ROWS:,} rows {i + 1}/{args.repeat}]",
+                )
                 if "error" not in r:
                     base.append(r)
             if full and base:
@@ -1136,10 +1275,15 @@ def main(argv: list[str] | None = None) -> int:
                 full_mb = max(r["peak_rss_mb"] for r in full)
                 base_idle = _median([r["extra"]["platform_idle_rss_mb"] for r in base])
                 full_idle = _median([r["extra"]["platform_idle_rss_mb"] for r in full])
-                growth = {"base_rows": GROWTH_BASE_ROWS, "rows": args.rows, "base_mb": base_mb,
-                          "full_mb": full_mb, "ratio": full_mb / base_mb,
-                          "base_above_idle_mb": base_mb - base_idle,
-                          "full_above_idle_mb": full_mb - full_idle}
+                growth = {
+                    "base_rows": GROWTH_BASE_ROWS,
+                    "rows": args.rows,
+                    "base_mb": base_mb,
+                    "full_mb": full_mb,
+                    "ratio": full_mb / base_mb,
+                    "base_above_idle_mb": base_mb - base_idle,
+                    "full_above_idle_mb": full_mb - full_idle,
+                }
                 if args.rows == GROWTH_BASE_ROWS:
                     growth["note"] = f"--rows is {GROWTH_BASE_ROWS:,}: compare a bigger --rows"
             else:
@@ -1150,11 +1294,25 @@ def main(argv: list[str] | None = None) -> int:
         print(text)
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
         result_path = RESULTS_DIR / f"{args.source}-{args.rows}.json"
-        result_path.write_text(json.dumps({
-            "source": args.source, "rows": args.rows, "repeat": args.repeat, "methods": args.method_list,
-            "started_at": started_at.isoformat(), "header": header, "runs": runs, "summary": summary,
-            "targets": targets, "memory_growth": growth, "report": text,
-        }, indent=2, default=str))
+        result_path.write_text(
+            json.dumps(
+                {
+                    "source": args.source,
+                    "rows": args.rows,
+                    "repeat": args.repeat,
+                    "methods": args.method_list,
+                    "started_at": started_at.isoformat(),
+                    "header": header,
+                    "runs": runs,
+                    "summary": summary,
+                    "targets": targets,
+                    "memory_growth": growth,
+                    "report": text,
+                },
+                indent=2,
+                default=str,
+            )
+        )
         print(f"\nresults written to {result_path.relative_to(HERE.parent)}")
         return 1 if any("error" in r for rs in runs.values() for r in rs) else 0
     except BenchError as exc:

@@ -30,8 +30,8 @@ def sample_database() -> Path:
 def quickstart(client: object | None = None, out: object = None) -> object:
     """Run the main job end to end on the sample database and print the resulting dataset.
 
-    Creates (or reuses) the project ``quickstart``, an SQLite connector to the sample database and a datasource
-    on its ``orders`` table, then takes a snapshot into a new, time-stamped dataset.
+    Creates (or reuses) the project ``quickstart``, an SQLite connector to the sample database and a
+    datasource on its ``orders`` table, then takes a snapshot into a new, time-stamped dataset.
 
     Returns:
         The new :class:`~previsio_sdk.Dataset`.
@@ -43,10 +43,14 @@ def quickstart(client: object | None = None, out: object = None) -> object:
     print(f"Platform: {client.url}", file=out)
     project = next((p for p in pio.Project.list(client) if p.name == "quickstart"), None)
     if project is None:
-        project = pio.Project.new("quickstart", description="Created by `previsio quickstart`.", client=client)
+        project = pio.Project.new(
+            "quickstart", description="Created by `previsio quickstart`.", client=client
+        )
     connector = next((c for c in project.list_connectors() if c.name == "sample-sqlite"), None)
     if connector is None:
-        connector = project.create_sql_connector("sample-sqlite", driver="sqlite", database=str(sample_database()))
+        connector = project.create_sql_connector(
+            "sample-sqlite", driver="sqlite", database=str(sample_database())
+        )
     datasource = next((d for d in project.list_datasource() if d.name == "orders"), None)
     if datasource is None:
         datasource = project.create_datasource(connector, "orders", table="orders")
@@ -101,12 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the platform for remote users")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000; 0: any free)")
-    serve.add_argument("--home", type=Path, default=None, help="platform home (default $PREVISIO_HOME or ~/.previsio)")
+    serve.add_argument(
+        "--home", type=Path, default=None, help="platform home (default $PREVISIO_HOME or ~/.previsio)"
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.set_defaults(func=_serve)
 
     qs = sub.add_parser("quickstart", help="snapshot the sample database on the local platform and show it")
-    qs.add_argument("--url", default=None, help="platform URL (default: $PREVISIO_URL, else the local platform)")
+    qs.add_argument(
+        "--url", default=None, help="platform URL (default: $PREVISIO_URL, else the local platform)"
+    )
     qs.add_argument("--home", type=Path, default=None, help="home of the local platform")
     qs.set_defaults(func=_quickstart)
 

@@ -74,7 +74,9 @@ class Client:
             # A configured token goes only to the URL it was configured with, never to another host.
             if _default.configured_url() and _same_url(url, _default.configured_url()):
                 token = _default.configured_token()
-            elif _default.configured_url() is None and _default.configured_token() and config.env_url() is None:
+            elif (
+                _default.configured_url() is None and _default.configured_token() and config.env_url() is None
+            ):
                 token = _default.configured_token()
             if token is None and (config.env_url() is None or _same_url(url, config.env_url())):
                 token = config.env_token()
@@ -96,7 +98,7 @@ class Client:
     def __repr__(self) -> str:
         return f"Client(url={_without_userinfo(self.url)!r}{', local' if self.is_local else ''})"
 
-    # -- the choke point ------------------------------------------------------------------------------------------
+    # -- the choke point -------------------------------------------------------------------------------------
     def request(
         self,
         method: str,
@@ -138,7 +140,13 @@ class Client:
         while True:
             try:
                 resp = self.session.request(
-                    method, url, params=params, json=json, data=data, headers=all_headers, stream=stream,
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    data=data,
+                    headers=all_headers,
+                    stream=stream,
                     timeout=timeout or self.timeout,
                 )
             except (requests.ConnectionError, requests.Timeout) as exc:
@@ -183,7 +191,7 @@ class Client:
         cls = error_class_for_status(resp.status_code)
         return cls(message, status=resp.status_code, code=code, request_id=request_id, details=details)
 
-    # -- helpers --------------------------------------------------------------------------------------------------
+    # -- helpers ---------------------------------------------------------------------------------------------
     def get(self, path: str, /, **params: Any) -> Any:
         """GET ``path`` and return the decoded JSON answer."""
         return self.request("GET", path, params=params or None).json()
@@ -214,7 +222,12 @@ class Client:
             page += 1
 
     def wait_job(
-        self, job_id: str, *, timeout: float | None = None, progress: bool | None = None, description: str = ""
+        self,
+        job_id: str,
+        *,
+        timeout: float | None = None,
+        progress: bool | None = None,
+        description: str = "",
     ) -> dict[str, Any]:
         """Poll a job until it ends; show rows written so far on a progress bar.
 
@@ -244,11 +257,14 @@ class Client:
                     return job
                 if job["status"] == "failed":
                     raise JobFailedError(
-                        job.get("error_message") or "The job failed.", code=job.get("error_code"), job_id=job_id
+                        job.get("error_message") or "The job failed.",
+                        code=job.get("error_code"),
+                        job_id=job_id,
                     )
                 if deadline is not None and time.monotonic() >= deadline:
-                    raise JobTimeoutError(f"Job {job_id} is still {job['status']} after {timeout} s.",
-                                          job_id=job_id)
+                    raise JobTimeoutError(
+                        f"Job {job_id} is still {job['status']} after {timeout} s.", job_id=job_id
+                    )
                 time.sleep(delay)
                 delay = min(delay * 1.5, 0.1)  # a poll costs ~1 ms on the platform: answer quickly
         finally:

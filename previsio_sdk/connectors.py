@@ -72,10 +72,18 @@ class Connector:
         """Build the connector object of the right subclass from the platform's description."""
         target = CONNECTOR_CLASSES.get(data.get("type", ""), Connector)
         return target(
-            id=data["id"], project_id=data["project_id"], name=data["name"], type=data["type"],
-            host=data.get("host"), port=data.get("port"), username=data.get("username"),
-            database=data.get("database"), driver=data.get("driver"), options=data.get("options") or {},
-            has_password=bool(data.get("has_password")), created_at=parse_datetime(data.get("created_at")),
+            id=data["id"],
+            project_id=data["project_id"],
+            name=data["name"],
+            type=data["type"],
+            host=data.get("host"),
+            port=data.get("port"),
+            username=data.get("username"),
+            database=data.get("database"),
+            driver=data.get("driver"),
+            options=data.get("options") or {},
+            has_password=bool(data.get("has_password")),
+            created_at=parse_datetime(data.get("created_at")),
             client=get_client(client),
         )
 
@@ -154,8 +162,11 @@ class FileInfo:
     def from_dict(cls, data: dict[str, Any]) -> FileInfo:
         """Build a file entry from the platform's description."""
         return cls(
-            name=data["name"], path=data["path"], size=data.get("size"),
-            modified_at=parse_datetime(data.get("modified_at")), is_dir=bool(data.get("is_dir")),
+            name=data["name"],
+            path=data["path"],
+            size=data.get("size"),
+            modified_at=parse_datetime(data.get("modified_at")),
+            is_dir=bool(data.get("is_dir")),
         )
 
 

@@ -69,11 +69,17 @@ class Dataset:
     def from_dict(cls, data: dict[str, Any], client: Client | None = None) -> Dataset:
         """Build a dataset object from the platform's description."""
         return cls(
-            id=data["id"], project_id=data["project_id"], name=data["name"], num_rows=data["num_rows"],
+            id=data["id"],
+            project_id=data["project_id"],
+            name=data["name"],
+            num_rows=data["num_rows"],
             schema=[Column(c["name"], c["type"], c.get("nullable", True)) for c in data.get("schema") or []],
-            created_at=parse_datetime(data.get("created_at")), datasource_id=data.get("datasource_id"),
-            origin=data.get("origin", "snapshot"), size_bytes=data.get("size_bytes") or 0,
-            content_hash=data.get("content_hash") or "", file_name=data.get("file_name"),
+            created_at=parse_datetime(data.get("created_at")),
+            datasource_id=data.get("datasource_id"),
+            origin=data.get("origin", "snapshot"),
+            size_bytes=data.get("size_bytes") or 0,
+            content_hash=data.get("content_hash") or "",
+            file_name=data.get("file_name"),
             client=get_client(client),
         )
 
@@ -140,7 +146,9 @@ class Dataset:
         import pyarrow as pa
 
         resp = self.client.request(
-            "GET", format_path("/datasets/{}/head", self.id), params={"n": n},
+            "GET",
+            format_path("/datasets/{}/head", self.id),
+            params={"n": n},
             headers={"Accept": "application/vnd.apache.arrow.stream"},
         )
         return arrow_to_pandas(pa.ipc.open_stream(resp.content).read_all())
@@ -156,16 +164,22 @@ def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
     import pyarrow as pa
 
     mapping = {
-        pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
-        pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
-        pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype(), pa.bool_(): pd.BooleanDtype(),
+        pa.int8(): pd.Int8Dtype(),
+        pa.int16(): pd.Int16Dtype(),
+        pa.int32(): pd.Int32Dtype(),
+        pa.int64(): pd.Int64Dtype(),
+        pa.uint8(): pd.UInt8Dtype(),
+        pa.uint16(): pd.UInt16Dtype(),
+        pa.uint32(): pd.UInt32Dtype(),
+        pa.uint64(): pd.UInt64Dtype(),
+        pa.bool_(): pd.BooleanDtype(),
     }
     return table.to_pandas(types_mapper=mapping.get)
 
 
 @attrs.define(eq=False)
 class Job:
-    """A platform job (snapshot or upload): poll it with :meth:`refresh`, wait for its dataset with :meth:`wait`.
+    """A platform job (snapshot or upload): poll it with :meth:`refresh`, get its dataset with :meth:`wait`.
 
     Attributes:
         id: Platform id.
@@ -196,10 +210,16 @@ class Job:
     def from_dict(cls, data: dict[str, Any], client: Client | None = None) -> Job:
         """Build a job object from the platform's description."""
         return cls(
-            id=data["id"], project_id=data["project_id"], kind=data["kind"], status=data["status"],
-            progress_rows=data.get("progress_rows") or 0, dataset_id=data.get("dataset_id"),
-            error_code=data.get("error_code"), error_message=data.get("error_message"),
-            created_at=parse_datetime(data.get("created_at")), finished_at=parse_datetime(data.get("finished_at")),
+            id=data["id"],
+            project_id=data["project_id"],
+            kind=data["kind"],
+            status=data["status"],
+            progress_rows=data.get("progress_rows") or 0,
+            dataset_id=data.get("dataset_id"),
+            error_code=data.get("error_code"),
+            error_message=data.get("error_message"),
+            created_at=parse_datetime(data.get("created_at")),
+            finished_at=parse_datetime(data.get("finished_at")),
             client=get_client(client),
         )
 

@@ -48,10 +48,18 @@ class DataSource:
     def from_dict(cls, data: dict[str, Any], client: Client | None = None) -> DataSource:
         """Build a datasource object from the platform's description."""
         return cls(
-            id=data["id"], project_id=data["project_id"], connector_id=data["connector_id"], name=data["name"],
-            database=data.get("database"), table=data.get("table"), request=data.get("request"),
-            path=data.get("path"), bucket=data.get("bucket"), options=data.get("options") or {},
-            created_at=parse_datetime(data.get("created_at")), client=get_client(client),
+            id=data["id"],
+            project_id=data["project_id"],
+            connector_id=data["connector_id"],
+            name=data["name"],
+            database=data.get("database"),
+            table=data.get("table"),
+            request=data.get("request"),
+            path=data.get("path"),
+            bucket=data.get("bucket"),
+            options=data.get("options") or {},
+            created_at=parse_datetime(data.get("created_at")),
+            client=get_client(client),
         )
 
     @classmethod

@@ -1,8 +1,9 @@
 """The exception hierarchy of previsio_sdk.
 
-Every error raised by the SDK derives from :class:`PrevisioError`. Errors that come from an HTTP answer of the
-platform are :class:`APIError` subclasses and carry the HTTP status, the platform's error code, its message and
-the request id, so a report can quote the exact request. None of them ever holds a token or a password.
+Every error raised by the SDK derives from :class:`PrevisioError`. Errors that come from an HTTP answer of
+the platform are :class:`APIError` subclasses and carry the HTTP status, the platform's error code, its
+message and the request id, so a report can quote the exact request. None of them ever holds a token or
+a password.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class BadRequestError(APIError, ValueError):
 
 
 class ValidationError(APIError, ValueError):
-    """The platform refused the values sent (HTTP 422): an empty name, an unknown driver, a missing table..."""
+    """The platform refused the values sent (HTTP 422): an empty name, an unknown driver, a missing table."""
 
 
 class AuthenticationError(APIError):

@@ -84,7 +84,9 @@ def read_token(home: Path) -> str:
     try:
         return (home / TOKEN_FILE).read_text().strip()
     except OSError as exc:
-        raise ServerUnreachableError(f"The local platform's token file {home / TOKEN_FILE} cannot be read.") from exc
+        raise ServerUnreachableError(
+            f"The local platform's token file {home / TOKEN_FILE} cannot be read."
+        ) from exc
 
 
 def ensure_local_platform(home: Path, timeout: float = START_TIMEOUT) -> tuple[str, str]:
@@ -105,9 +107,22 @@ def ensure_local_platform(home: Path, timeout: float = START_TIMEOUT) -> tuple[s
         log_path = home / LOG_FILE
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "previsio_sdk.server", "--local", "--host", "127.0.0.1", "--port", "0",
-                 "--home", str(home)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "previsio_sdk.server",
+                    "--local",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "0",
+                    "--home",
+                    str(home),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
                 close_fds=True,
             )
         deadline = time.monotonic() + timeout

@@ -6,8 +6,8 @@ import os
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import TYPE_CHECKING, Any, overload
+from urllib.parse import urlsplit
 
 import attrs
 
@@ -56,13 +56,16 @@ class Project:
     created_at: datetime | None = None
     _client: Client | None = attrs.field(default=None, repr=False, alias="client")
 
-    # -- the project itself -----------------------------------------------------------------------------------
+    # -- the project itself ----------------------------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: dict[str, Any], client: Client | None = None) -> Project:
         """Build a project object from the platform's description."""
         return cls(
-            id=data["id"], name=data["name"], description=data.get("description"),
-            created_at=parse_datetime(data.get("created_at")), client=get_client(client),
+            id=data["id"],
+            name=data["name"],
+            description=data.get("description"),
+            created_at=parse_datetime(data.get("created_at")),
+            client=get_client(client),
         )
 
     @classmethod
@@ -106,7 +109,7 @@ class Project:
         """Delete the project with its connectors, datasources and datasets (their files included)."""
         self.client.delete(format_path("/projects/{}", self.id))
 
-    # -- connectors -------------------------------------------------------------------------------------------
+    # -- connectors ------------------------------------------------------------------------------------------
     def _create_connector(self, body: dict[str, Any]) -> Connector:
         data = self.client.post(format_path("/projects/{}/connectors", self.id), body)
         return Connector.from_dict(data, self.client)
@@ -152,10 +155,18 @@ class Project:
                 )
         if driver == "sqlite" and database and self.client.is_local and not os.path.isabs(database):
             database = os.path.abspath(database)
-        connector = self._create_connector({
-            "name": name, "type": "sql", "driver": driver, "host": host, "port": port,
-            "username": username or None, "password": password or None, "database": database,
-        })
+        connector = self._create_connector(
+            {
+                "name": name,
+                "type": "sql",
+                "driver": driver,
+                "host": host,
+                "port": port,
+                "username": username or None,
+                "password": password or None,
+                "database": database,
+            }
+        )
         assert isinstance(connector, SQLConnector)
         return connector
 
@@ -195,10 +206,17 @@ class Project:
         options: dict[str, Any] = {"root": root} if root else {}
         if tls:
             options["tls"] = True
-        return self._create_file_connector({
-            "name": name, "type": "ftp", "host": host, "port": port, "username": username or None,
-            "password": password or None, "options": options,
-        })
+        return self._create_file_connector(
+            {
+                "name": name,
+                "type": "ftp",
+                "host": host,
+                "port": port,
+                "username": username or None,
+                "password": password or None,
+                "options": options,
+            }
+        )
 
     def create_sftp_connector(
         self,
@@ -237,10 +255,18 @@ class Project:
             raise ConfigurationError("An SFTP connector needs password= or private_key=.")
         secrets = {k: v for k, v in (("private_key", key_text), ("passphrase", passphrase)) if v}
         options = {k: v for k, v in (("root", root), ("host_key", host_key)) if v}
-        return self._create_file_connector({
-            "name": name, "type": "sftp", "host": host, "port": port, "username": username or None,
-            "password": password or None, "secrets": secrets, "options": options,
-        })
+        return self._create_file_connector(
+            {
+                "name": name,
+                "type": "sftp",
+                "host": host,
+                "port": port,
+                "username": username or None,
+                "password": password or None,
+                "secrets": secrets,
+                "options": options,
+            }
+        )
 
     def create_s3_connector(
         self,
@@ -268,10 +294,17 @@ class Project:
             ValidationError: The platform refused a setting.
         """
         options = {k: v for k, v in (("region", region), ("bucket", bucket)) if v}
-        return self._create_file_connector({
-            "name": name, "type": "s3", "host": host, "port": port, "username": username or None,
-            "password": password or None, "options": options,
-        })
+        return self._create_file_connector(
+            {
+                "name": name,
+                "type": "s3",
+                "host": host,
+                "port": port,
+                "username": username or None,
+                "password": password or None,
+                "options": options,
+            }
+        )
 
     def create_local_connector(self, name: str, root: str | os.PathLike[str]) -> FileConnector:
         """Create a connector to a directory of the platform's own machine.
@@ -314,17 +347,23 @@ class Project:
             ConflictError: The project already has a connector of that name.
             ValidationError: The platform refused a setting.
         """
-        return self._create_file_connector({
-            "name": name, "type": "http", "host": host, "username": username or None,
-            "password": password or None, "secrets": {"token": token} if token else {},
-        })
+        return self._create_file_connector(
+            {
+                "name": name,
+                "type": "http",
+                "host": host,
+                "username": username or None,
+                "password": password or None,
+                "secrets": {"token": token} if token else {},
+            }
+        )
 
     def list_connectors(self) -> list[Connector]:
         """The project's connectors, oldest first."""
         path = format_path("/projects/{}/connectors", self.id)
         return [Connector.from_dict(c, self.client) for c in self.client.iter_pages(path)]
 
-    # -- datasources ------------------------------------------------------------------------------------------
+    # -- datasources -----------------------------------------------------------------------------------------
     def create_datasource(
         self,
         connector: Connector | str,
@@ -369,18 +408,30 @@ class Project:
             decimal: Decimal mark of CSV numbers: ``"."`` or ``","``.
 
         Raises:
-            ValidationError: The definition does not fit the connector, or (``check``) the source does not exist
-                or cannot be reached; ``code`` tells which (``source_not_found``, ``connection_failed``...).
+            ValidationError: The definition does not fit the connector, or (``check``) the source does not
+                exist or cannot be reached; ``code`` tells which (``source_not_found``,
+                ``connection_failed``...).
             ConflictError: The project already has a datasource of that name.
         """
         reading = dict(options or {})
-        for key, value in (("format", format), ("delimiter", delimiter), ("encoding", encoding),
-                           ("header", header), ("decimal", decimal)):
+        for key, value in (
+            ("format", format),
+            ("delimiter", delimiter),
+            ("encoding", encoding),
+            ("header", header),
+            ("decimal", decimal),
+        ):
             if value is not None:
                 reading[key] = value
         body = {
-            "name": name, "connector_id": ident(connector), "path": path, "database": database, "table": table,
-            "bucket": bucket, "request": request, "check": check,
+            "name": name,
+            "connector_id": ident(connector),
+            "path": path,
+            "database": database,
+            "table": table,
+            "bucket": bucket,
+            "request": request,
+            "check": check,
         }
         if reading:
             body["options"] = reading
@@ -396,18 +447,30 @@ class Project:
         """The project's datasources, oldest first (same as :meth:`list_datasource`)."""
         return self.list_datasource()
 
-    # -- datasets ---------------------------------------------------------------------------------------------
+    # -- datasets --------------------------------------------------------------------------------------------
     @overload
     def create_dataset(
-        self, name: str, datasource: DataSource | str | None = ..., file_name: str | os.PathLike[str] | None = ...,
-        dataframe: pd.DataFrame | None = ..., *, wait: Literal[True] = ..., timeout: float | None = ...,
+        self,
+        name: str,
+        datasource: DataSource | str | None = ...,
+        file_name: str | os.PathLike[str] | None = ...,
+        dataframe: pd.DataFrame | None = ...,
+        *,
+        wait: Literal[True] = ...,
+        timeout: float | None = ...,
         progress: bool | None = ...,
     ) -> Dataset: ...
 
     @overload
     def create_dataset(
-        self, name: str, datasource: DataSource | str | None = ..., file_name: str | os.PathLike[str] | None = ...,
-        dataframe: pd.DataFrame | None = ..., *, wait: Literal[False], timeout: float | None = ...,
+        self,
+        name: str,
+        datasource: DataSource | str | None = ...,
+        file_name: str | os.PathLike[str] | None = ...,
+        dataframe: pd.DataFrame | None = ...,
+        *,
+        wait: Literal[False],
+        timeout: float | None = ...,
         progress: bool | None = ...,
     ) -> Job: ...
 
@@ -449,12 +512,16 @@ class Project:
             raise ConfigurationError("Give exactly one of datasource=, file_name= or dataframe=.")
         if datasource is not None:
             body = {"name": name, "datasource_id": ident(datasource)}
-            job = Job.from_dict(self.client.post(format_path("/projects/{}/datasets", self.id), body), self.client)
+            job = Job.from_dict(
+                self.client.post(format_path("/projects/{}/datasets", self.id), body), self.client
+            )
         elif file_name is not None:
             path = Path(file_name)
             fmt = _UPLOAD_FORMATS.get(path.suffix.lower())
             if fmt is None:
-                raise ConfigurationError(f"Cannot tell the format of {str(path)!r}: use a .csv or .parquet file.")
+                raise ConfigurationError(
+                    f"Cannot tell the format of {str(path)!r}: use a .csv or .parquet file."
+                )
             job = self._upload(name, path, fmt, path.name)
         else:
             job = self._upload_dataframe(name, dataframe)
@@ -465,8 +532,10 @@ class Project:
     def _upload(self, name: str, path: Path, fmt: str, original_name: str) -> Job:
         with open(path, "rb") as fh:
             resp = self.client.request(
-                "POST", format_path("/projects/{}/datasets/upload", self.id),
-                params={"name": name, "format": fmt, "file_name": original_name}, data=fh,
+                "POST",
+                format_path("/projects/{}/datasets/upload", self.id),
+                params={"name": name, "format": fmt, "file_name": original_name},
+                data=fh,
                 headers={"Content-Type": "application/octet-stream"},
             )
         return Job.from_dict(resp.json(), self.client)

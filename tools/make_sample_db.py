@@ -41,8 +41,13 @@ def main() -> None:
     )
     start = date(2024, 1, 1)
     customers = [
-        (i, f"Customer {i:03d}", rng.choice(COUNTRIES), (start + timedelta(days=rng.randrange(365))).isoformat(),
-         rng.random() < 0.8)
+        (
+            i,
+            f"Customer {i:03d}",
+            rng.choice(COUNTRIES),
+            (start + timedelta(days=rng.randrange(365))).isoformat(),
+            rng.random() < 0.8,
+        )
         for i in range(1, 201)
     ]
     con.executemany("INSERT INTO customers VALUES (?, ?, ?, ?, ?)", customers)
@@ -51,8 +56,17 @@ def main() -> None:
     for i in range(1, 2001):
         at = t0 + timedelta(minutes=rng.randrange(60 * 24 * 365))
         discount = round(rng.choice([0.05, 0.1, 0.2]), 2) if rng.random() < 0.3 else None
-        orders.append((i, rng.randrange(1, 201), at.isoformat(sep=" "), round(rng.uniform(5, 500), 2),
-                       rng.randrange(1, 10), rng.choice(STATUSES), discount))
+        orders.append(
+            (
+                i,
+                rng.randrange(1, 201),
+                at.isoformat(sep=" "),
+                round(rng.uniform(5, 500), 2),
+                rng.randrange(1, 10),
+                rng.choice(STATUSES),
+                discount,
+            )
+        )
     con.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?, ?, ?)", orders)
     con.commit()
     con.execute("VACUUM")

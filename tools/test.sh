@@ -27,7 +27,7 @@ log "Python virtualenv"
 if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
 .venv/bin/python -m pip install -q --upgrade pip setuptools wheel 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -m pip install -q -e ".[test,docs]" 2>&1 | grep -v '^WARNING: Location' || true
-.venv/bin/python -c "import previsio_sdk, fastapi, pyarrow, psycopg, pymysql, pytest, responses, sphinx"
+.venv/bin/python -c "import previsio_sdk, fastapi, pyarrow, psycopg, pymysql, pytest, responses, sphinx, ruff"
 
 log "PostgreSQL"
 if ! pg_isready -h 127.0.0.1 -p 5432 -q; then
@@ -62,6 +62,10 @@ if ! mariadb -h 127.0.0.1 -P 3306 -uroot -e 'SELECT 1' >/dev/null 2>&1; then
   for _ in $(seq 60); do mariadb -h 127.0.0.1 -P 3306 -uroot -e 'SELECT 1' >/dev/null 2>&1 && break; sleep 1; done
 fi
 mariadb -h 127.0.0.1 -P 3306 -uroot -e 'SELECT VERSION()'
+
+log "lint (ruff)"
+.venv/bin/ruff check previsio_sdk tests benchmarks tools
+.venv/bin/ruff format --check previsio_sdk tests benchmarks tools
 
 log "pytest"
 # Exit code 5 (no tests collected) is a failure like any other non-zero code.

@@ -56,21 +56,34 @@ def _request_id(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
-def error_response(request: Request, status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+def error_response(
+    request: Request, status: int, code: str, message: str, details: Any = None
+) -> JSONResponse:
     """The JSON answer of every error."""
-    body = {"error": {"code": code, "message": message, "details": details, "request_id": _request_id(request)}}
+    body = {
+        "error": {"code": code, "message": message, "details": details, "request_id": _request_id(request)}
+    }
     return JSONResponse(body, status_code=status)
 
 
 _STATUS_CODES = {
-    400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-    409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "validation_error",
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
 }
 
 
 def _clean_validation_errors(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # The values the caller sent are left out: a password sent in the wrong shape must not be echoed.
-    return [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors]
+    return [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in errors
+    ]
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -84,7 +97,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _clean_validation_errors(list(exc.errors()))
         if any(e["type"] == "json_invalid" for e in errors):
-            return error_response(request, 400, "malformed_json", "The request body is not valid JSON.", errors)
+            return error_response(
+                request, 400, "malformed_json", "The request body is not valid JSON.", errors
+            )
         where = "; ".join(f"{'.'.join(str(p) for p in e['loc'][1:]) or 'body'}: {e['msg']}" for e in errors)
         return error_response(request, 422, "validation_error", f"Invalid request: {where}", errors)
 
@@ -102,8 +117,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.error("unhandled error on %s %s [%s]", request.method, request.url.path, _request_id(request),
-                  exc_info=exc)
+        log.error(
+            "unhandled error on %s %s [%s]",
+            request.method,
+            request.url.path,
+            _request_id(request),
+            exc_info=exc,
+        )
         return error_response(request, 500, "internal_error", "The platform failed to handle this request.")
 
 

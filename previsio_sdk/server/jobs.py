@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from .drivers import ConnectorConfig, Driver, SourceSpec, driver_class
 from .errors import PlatformError
-from .models import Connector, DataSource, Dataset, Job, utcnow
+from .models import Connector, Dataset, DataSource, Job, utcnow
 
 if TYPE_CHECKING:
     from .core import Platform
@@ -49,7 +49,11 @@ def build_driver(platform: Platform, connector: Connector) -> Driver:
 def source_spec(ds: DataSource) -> SourceSpec:
     """The driver-level description of a stored datasource."""
     return SourceSpec(
-        database=ds.database, table=ds.table, request=ds.request, path=ds.path, bucket=ds.bucket,
+        database=ds.database,
+        table=ds.table,
+        request=ds.request,
+        path=ds.path,
+        bucket=ds.bucket,
         options=dict(ds.options or {}),
     )
 
@@ -99,7 +103,7 @@ class JobRunner:
 
         self.pool.submit(run)
 
-    # -----------------------------------------------------------------------------------------------------------
+    # --------------------------------------------------------------------------------------------------------
     def _snapshot_reader(self, session: Any, _job: Job, dataset: Dataset) -> Any:
         ds = session.get(DataSource, dataset.datasource_id)
         if ds is None:
@@ -181,7 +185,9 @@ class JobRunner:
             for job in s.scalars(select(Job).where(Job.status.in_(("pending", "running")))):
                 job.status = "failed"
                 job.error_code = "platform_restarted"
-                job.error_message = "The platform stopped while this job was running; take the snapshot again."
+                job.error_message = (
+                    "The platform stopped while this job was running; take the snapshot again."
+                )
                 job.finished_at = utcnow()
                 job.dataset_id = None
             for dataset in s.scalars(select(Dataset).where(Dataset.status != "ready")):

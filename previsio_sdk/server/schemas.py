@@ -66,7 +66,7 @@ class Health(BaseModel):
     version: str
 
 
-# -- projects ----------------------------------------------------------------------------------------------------
+# -- projects ------------------------------------------------------------------------------------------------
 class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name
@@ -87,7 +87,7 @@ class ProjectPublic(BaseModel):
     created_at: datetime
 
 
-# -- connectors --------------------------------------------------------------------------------------------------
+# -- connectors ----------------------------------------------------------------------------------------------
 class ConnectorCreate(BaseModel):
     """A new connector. ``password`` and ``secrets`` are stored encrypted and never returned."""
 
@@ -153,7 +153,7 @@ class FileEntry(BaseModel):
     is_dir: bool = False
 
 
-# -- datasources -------------------------------------------------------------------------------------------------
+# -- datasources ---------------------------------------------------------------------------------------------
 class DataSourceCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name
@@ -182,7 +182,7 @@ class DataSourcePublic(BaseModel):
     created_at: datetime
 
 
-# -- datasets and jobs -------------------------------------------------------------------------------------------
+# -- datasets and jobs ---------------------------------------------------------------------------------------
 class SnapshotCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name

@@ -22,9 +22,9 @@ LOCAL_STATE_FILE = "platform.json"
 
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # proto=IPPROTO_TCP lets asyncio set TCP_NODELAY on accepted connections (it checks sock.proto); set on the
-    # listening socket as well, it is inherited. Without it every answer on a kept-alive connection waits
-    # ~40 ms for a delayed ACK (Nagle): 44 ms per SDK call, measured.
+    # proto=IPPROTO_TCP lets asyncio set TCP_NODELAY on accepted connections (it checks sock.proto); set
+    # on the listening socket as well, it is inherited. Without it every answer on a kept-alive connection
+    # waits ~40 ms for a delayed ACK (Nagle): 44 ms per SDK call, measured.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -34,8 +34,14 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, home: Path | None = None, *, local: bool = False,
-          log_level: str = "info") -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    home: Path | None = None,
+    *,
+    local: bool = False,
+    log_level: str = "info",
+) -> None:
     """Run the platform until interrupted.
 
     Args:

@@ -121,11 +121,20 @@ class ParquetDatasetStore:
         rows = 0
         last = time.monotonic()
         try:
-            # Dictionaries only for strings: that is where they pay (categories, labels), while a dictionary of
-            # high-cardinality numbers is built and thrown away, costing memory (~50 MB per 1M rows) and time.
-            strings = [f.name for f in reader.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+            # Dictionaries only for strings: that is where they pay (categories, labels), while a dictionary
+            # of high-cardinality numbers is built and thrown away, costing memory (~50 MB per 1M rows) and
+            # time.
+            strings = [
+                f.name
+                for f in reader.schema
+                if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+            ]
             with pq.ParquetWriter(
-                tmp, reader.schema, compression="snappy", write_statistics=True, use_dictionary=strings or False
+                tmp,
+                reader.schema,
+                compression="snappy",
+                write_statistics=True,
+                use_dictionary=strings or False,
             ) as writer:
                 pending: list[pa.RecordBatch] = []
                 pending_rows = 0
@@ -146,7 +155,9 @@ class ParquetDatasetStore:
                 for chunk in iter(lambda: fh.read(1 << 20), b""):
                     digest.update(chunk)
                 os.fsync(fh.fileno())
-            return WrittenFile(tmp, rows, tmp.stat().st_size, digest.hexdigest(), schema_to_json(reader.schema))
+            return WrittenFile(
+                tmp, rows, tmp.stat().st_size, digest.hexdigest(), schema_to_json(reader.schema)
+            )
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise

@@ -1,7 +1,8 @@
 """Encryption at rest of connector secrets.
 
-Secrets are encrypted with Fernet (AES-128-CBC + HMAC-SHA256, from the ``cryptography`` package). The key lives
-outside the metadata store: in ``PREVISIO_SECRET_KEY`` or in ``<home>/secret.key``, created with mode 0600.
+Secrets are encrypted with Fernet (AES-128-CBC + HMAC-SHA256, from the ``cryptography`` package). The key
+lives outside the metadata store: in ``PREVISIO_SECRET_KEY`` or in ``<home>/secret.key``, created with
+mode 0600.
 """
 
 from __future__ import annotations

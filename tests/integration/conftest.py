@@ -31,7 +31,7 @@ import previsio_sdk as pio
 PG_HOST, PG_PORT, PG_SUPERUSER = "127.0.0.1", 5432, "postgres"
 MY_HOST, MY_PORT, MY_SUPERUSER = "127.0.0.1", 3306, "root"
 
-#: Role set up by tools/test.sh with a pg_hba rule requiring scram-sha-256 (the rest of the server trusts all).
+#: Role set up by tools/test.sh with a pg_hba rule requiring scram-sha-256 (the server trusts all others).
 PG_SCRAM_USER, PG_SCRAM_PASSWORD = "previsio_scram", "scram-Secret-4711"
 #: MariaDB user created by the fixtures below, with a password.
 MY_USER, MY_PASSWORD = "previsio_it", "maria-Secret-0815"
@@ -64,9 +64,24 @@ def start_platform(home: Path, env: dict[str, str] | None = None, timeout: float
     full_env.pop("PREVISIO_URL", None)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "previsio_sdk.server", "--local", "--host", "127.0.0.1", "--port", "0",
-             "--home", str(home), "--log-level", "debug"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=full_env,
+            [
+                sys.executable,
+                "-m",
+                "previsio_sdk.server",
+                "--local",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--home",
+                str(home),
+                "--log-level",
+                "debug",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=full_env,
         )
     deadline = time.monotonic() + timeout
     state = home / "platform.json"
@@ -101,8 +116,9 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatfo
     """The platform shared by the integration tests."""
     # The file tests' local connectors read below <base temp>/local-roots (tests/integration/fileservers.py).
     local_roots = json.dumps([str(tmp_path_factory.getbasetemp() / "local-roots")])
-    running = start_platform(tmp_path_factory.mktemp("platform-home"),
-                             env={"PREVISIO_LOCAL_ROOTS": local_roots})
+    running = start_platform(
+        tmp_path_factory.mktemp("platform-home"), env={"PREVISIO_LOCAL_ROOTS": local_roots}
+    )
     yield running
     stop_platform(running)
 
@@ -124,19 +140,23 @@ def project(client: pio.Client) -> Iterator[pio.Project]:
         pass
 
 
-# -- PostgreSQL ---------------------------------------------------------------------------------------------------
+# -- PostgreSQL ----------------------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for the session (dropped at the end)."""
     name = f"previsio_it_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_SUPERUSER, dbname="postgres", autocommit=True) as c:
+    with psycopg.connect(
+        host=PG_HOST, port=PG_PORT, user=PG_SUPERUSER, dbname="postgres", autocommit=True
+    ) as c:
         c.execute(f'CREATE DATABASE "{name}"')
         c.execute(f'GRANT ALL ON DATABASE "{name}" TO {PG_SCRAM_USER}')
     with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_SUPERUSER, dbname=name, autocommit=True) as c:
         c.execute(f"GRANT ALL ON SCHEMA public TO {PG_SCRAM_USER}")
         c.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {PG_SCRAM_USER}")
     yield name
-    with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_SUPERUSER, dbname="postgres", autocommit=True) as c:
+    with psycopg.connect(
+        host=PG_HOST, port=PG_PORT, user=PG_SUPERUSER, dbname="postgres", autocommit=True
+    ) as c:
         c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -145,8 +165,9 @@ def pg_exec(pg_database: str):  # type: ignore[no-untyped-def]
     """Run SQL statements as the PostgreSQL superuser in the session database."""
 
     def run(sql: str, params: tuple | None = None) -> list[tuple]:  # type: ignore[type-arg]
-        with psycopg.connect(host=PG_HOST, port=PG_PORT, user=PG_SUPERUSER, dbname=pg_database,
-                             autocommit=True) as c:
+        with psycopg.connect(
+            host=PG_HOST, port=PG_PORT, user=PG_SUPERUSER, dbname=pg_database, autocommit=True
+        ) as c:
             cur = c.execute(sql, params)
             return cur.fetchall() if cur.description else []
 
@@ -157,15 +178,20 @@ def pg_exec(pg_database: str):  # type: ignore[no-untyped-def]
 def pg_connector(project: pio.Project, pg_database: str) -> pio.SQLConnector:
     """An SQL connector to the session's PostgreSQL database, through the scram-authenticated role."""
     return project.create_sql_connector(
-        "pg", host=PG_HOST, port=PG_PORT, username=PG_SCRAM_USER, password=PG_SCRAM_PASSWORD,
+        "pg",
+        host=PG_HOST,
+        port=PG_PORT,
+        username=PG_SCRAM_USER,
+        password=PG_SCRAM_PASSWORD,
         database=pg_database,
     )
 
 
-# -- MariaDB ------------------------------------------------------------------------------------------------------
+# -- MariaDB -------------------------------------------------------------------------------------------------
 def _mysql_root(database: str | None = None) -> pymysql.connections.Connection:
-    return pymysql.connect(host=MY_HOST, port=MY_PORT, user=MY_SUPERUSER, password="", database=database,
-                           autocommit=True)
+    return pymysql.connect(
+        host=MY_HOST, port=MY_PORT, user=MY_SUPERUSER, password="", database=database, autocommit=True
+    )
 
 
 @pytest.fixture(scope="session")
@@ -209,11 +235,16 @@ def my_exec(my_database: str):  # type: ignore[no-untyped-def]
 def my_connector(project: pio.Project, my_database: str) -> pio.SQLConnector:
     """An SQL connector to the session's MariaDB database, with a password-protected user."""
     return project.create_sql_connector(
-        "maria", host=MY_HOST, port=MY_PORT, username=MY_USER, password=MY_PASSWORD, database=my_database,
+        "maria",
+        host=MY_HOST,
+        port=MY_PORT,
+        username=MY_USER,
+        password=MY_PASSWORD,
+        database=my_database,
     )
 
 
-# -- SQLite -------------------------------------------------------------------------------------------------------
+# -- SQLite --------------------------------------------------------------------------------------------------
 @pytest.fixture
 def sqlite_path(tmp_path: Path) -> Path:
     """Path of a new, empty SQLite database file."""

@@ -81,25 +81,43 @@ def write_test_files(root: Path) -> dict[str, bytes]:
 
     put("orders.csv", ORDERS_CSV.encode())
     # Semicolons, Latin-1, decimal commas and no header: what a French spreadsheet exports.
-    put("formats/latin1.csv", "1;Hélène;3,5;2024-03-01\n2;Zoë;10,25;2024-03-02\n3;Émile;0,75;2024-03-03\n"
-        .encode("latin-1"))
-    table = pa.table({
-        "id": pa.array([1, 2, 3], pa.int64()), "name": ["a", "b", "c"], "score": [0.5, 1.5, None],
-        "at": pa.array([1_700_000_000_000_000, 1_700_000_100_000_000, 1_700_000_200_000_000],
-                       pa.timestamp("us")),
-    })
+    put(
+        "formats/latin1.csv",
+        "1;Hélène;3,5;2024-03-01\n2;Zoë;10,25;2024-03-02\n3;Émile;0,75;2024-03-03\n".encode("latin-1"),
+    )
+    table = pa.table(
+        {
+            "id": pa.array([1, 2, 3], pa.int64()),
+            "name": ["a", "b", "c"],
+            "score": [0.5, 1.5, None],
+            "at": pa.array(
+                [1_700_000_000_000_000, 1_700_000_100_000_000, 1_700_000_200_000_000], pa.timestamp("us")
+            ),
+        }
+    )
     sink = io.BytesIO()
     pq.write_table(table, sink)
     put("formats/data.parquet", sink.getvalue())
-    put("formats/events.jsonl", b'{"id": 1, "kind": "click", "value": 1.5, "ok": true}\n'
-                                b'{"id": 2, "kind": "view", "value": null, "ok": false}\n'
-                                b'{"id": 3, "kind": "click", "value": 2.0, "ok": true}\n')
+    put(
+        "formats/events.jsonl",
+        b'{"id": 1, "kind": "click", "value": 1.5, "ok": true}\n'
+        b'{"id": 2, "kind": "view", "value": null, "ok": false}\n'
+        b'{"id": 3, "kind": "click", "value": 2.0, "ok": true}\n',
+    )
     put("formats/orders.csv.gz", gzip.compress(ORDERS_CSV.encode()))
     put("formats/orders.zip", _zip({"orders.csv": ORDERS_CSV}))
     put("formats/tabs.tsv", b"a\tb\n1\tx\n2\ty\n")
     put("formats/export.data", ORDERS_CSV.encode())  # CSV under a name that does not say so
-    put("formats/nested.zip", _zip({"2024/a.csv": "id,value\n1,10\n", "2024/b.csv": "value,id\n20,2\n",
-                                    "notes/readme.md": "not data\n"}))
+    put(
+        "formats/nested.zip",
+        _zip(
+            {
+                "2024/a.csv": "id,value\n1,10\n",
+                "2024/b.csv": "value,id\n20,2\n",
+                "notes/readme.md": "not data\n",
+            }
+        ),
+    )
     # Three monthly files read as one dataset through a glob.
     for month, rows in (("01", "1,10\n2,20\n"), ("02", "3,30\n"), ("03", "4,40\n5,50\n6,60\n")):
         put(f"monthly/2024-{month}.csv", f"id,value\n{rows}".encode())
@@ -136,8 +154,11 @@ def start_ftp(root: Path) -> tuple[FTPServerInfo, Any]:
     """pyftpdlib serving ``root`` to one user (read-only), in a thread."""
     authorizer = DummyAuthorizer()
     authorizer.add_user(FTP_USER, FTP_PASSWORD, str(root), perm="elr")
-    handler = type("ITHandler", (FTPHandler,), {"authorizer": authorizer, "banner": "previsio test FTP",
-                                                "permit_foreign_addresses": False})
+    handler = type(
+        "ITHandler",
+        (FTPHandler,),
+        {"authorizer": authorizer, "banner": "previsio test FTP", "permit_foreign_addresses": False},
+    )
     server = ThreadedFTPServer((HOST, 0), handler)
     port = server.socket.getsockname()[1]
     thread = threading.Thread(target=server.serve_forever, kwargs={"timeout": 0.5}, daemon=True)
@@ -195,8 +216,12 @@ class SFTPServerThread:
 
         async def start() -> None:
             self._server = await asyncssh.create_server(
-                partial(_SSHServer, self.client_key), HOST, 0, server_host_keys=[self.host_key],
-                sftp_factory=partial(asyncssh.SFTPServer, chroot=str(self.root)), allow_scp=False,
+                partial(_SSHServer, self.client_key),
+                HOST,
+                0,
+                server_host_keys=[self.host_key],
+                sftp_factory=partial(asyncssh.SFTPServer, chroot=str(self.root)),
+                allow_scp=False,
             )
             self.port = self._server.sockets[0].getsockname()[1]
             self._ready.set()
@@ -210,7 +235,10 @@ class SFTPServerThread:
             raise RuntimeError("the SFTP test server did not start")
         wrong = asyncssh.generate_private_key("ssh-ed25519")
         return SFTPServerInfo(
-            HOST, self.port, SFTP_USER, SFTP_PASSWORD,
+            HOST,
+            self.port,
+            SFTP_USER,
+            SFTP_PASSWORD,
             private_key=self.client_key.export_private_key("openssh").decode(),
             host_key=self.host_key.export_public_key("openssh").decode().strip(),
             wrong_private_key=wrong.export_private_key("openssh").decode(),
@@ -236,8 +264,13 @@ class S3ServerInfo:
 
     def client(self) -> Any:
         """A boto3 S3 client with the test user's credentials."""
-        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=self.access_key,
-                            aws_secret_access_key=self.secret_key, region_name="us-east-1")
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name="us-east-1",
+        )
 
 
 def start_s3(log_dir: Path) -> S3ServerInfo:
@@ -249,8 +282,13 @@ def start_s3(log_dir: Path) -> S3ServerInfo:
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         env.pop(var, None)
     log = open(log_dir / "moto.log", "ab")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
-                               stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
     deadline = time.monotonic() + 60
     while True:
         if process.poll() is not None:
@@ -263,12 +301,24 @@ def start_s3(log_dir: Path) -> S3ServerInfo:
                 process.kill()
                 raise RuntimeError("moto did not start in 60 s") from None
             time.sleep(0.1)
-    iam = boto3.client("iam", endpoint_url=endpoint, aws_access_key_id="bootstrap", aws_secret_access_key="x",
-                       region_name="us-east-1")
+    iam = boto3.client(
+        "iam",
+        endpoint_url=endpoint,
+        aws_access_key_id="bootstrap",
+        aws_secret_access_key="x",
+        region_name="us-east-1",
+    )
     iam.create_user(UserName="previsio-it")
-    iam.put_user_policy(UserName="previsio-it", PolicyName="s3-all", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
-    }))
+    iam.put_user_policy(
+        UserName="previsio-it",
+        PolicyName="s3-all",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+            }
+        ),
+    )
     key = iam.create_access_key(UserName="previsio-it")["AccessKey"]
     info = S3ServerInfo(endpoint, key["AccessKeyId"], key["SecretAccessKey"], S3_BUCKET, process)
     info.client().create_bucket(Bucket=S3_BUCKET)
@@ -412,25 +462,41 @@ def make_connector(
     if kind == "ftp":
         s = servers.ftp
         return project.create_ftp_connector(
-            name, host=wrong.get("host", s.host), port=wrong.get("port", s.port), username=s.username,
-            password=wrong.get("password", s.password))
+            name,
+            host=wrong.get("host", s.host),
+            port=wrong.get("port", s.port),
+            username=s.username,
+            password=wrong.get("password", s.password),
+        )
     if kind == "sftp":
         t = servers.sftp
         if "private_key" in wrong:
             return project.create_sftp_connector(
-                name, host=wrong.get("host", t.host), port=wrong.get("port", t.port), username=t.username,
-                private_key=wrong["private_key"])
+                name,
+                host=wrong.get("host", t.host),
+                port=wrong.get("port", t.port),
+                username=t.username,
+                private_key=wrong["private_key"],
+            )
         return project.create_sftp_connector(
-            name, host=wrong.get("host", t.host), port=wrong.get("port", t.port), username=t.username,
-            password=wrong.get("password", t.password))
+            name,
+            host=wrong.get("host", t.host),
+            port=wrong.get("port", t.port),
+            username=t.username,
+            password=wrong.get("password", t.password),
+        )
     if kind == "s3":
         b = servers.s3
         endpoint = b.endpoint
         if "host" in wrong or "port" in wrong:
             endpoint = f"http://{wrong.get('host', HOST)}:{wrong.get('port', b.endpoint.rsplit(':', 1)[1])}"
         return project.create_s3_connector(
-            name, username=b.access_key, password=wrong.get("password", b.secret_key), host=endpoint,
-            region="us-east-1")
+            name,
+            username=b.access_key,
+            password=wrong.get("password", b.secret_key),
+            host=endpoint,
+            region="us-east-1",
+        )
     if kind == "local":
         return project.create_local_connector(name, root=wrong.get("root", str(servers.files_root)))
     if kind == "http":
@@ -439,8 +505,9 @@ def make_connector(
         if "host" in wrong or "port" in wrong:
             good_port = h.url.split(":")[2].split("/")[0]
             url = f"http://{wrong.get('host', HOST)}:{wrong.get('port', good_port)}/files"
-        return project.create_http_connector(name, host=url, username=h.username,
-                                             password=wrong.get("password", h.password))
+        return project.create_http_connector(
+            name, host=url, username=h.username, password=wrong.get("password", h.password)
+        )
     raise ValueError(kind)
 
 

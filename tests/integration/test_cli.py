@@ -69,7 +69,9 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
         with open(out_path, "wb") as out:
             proc = subprocess.Popen(
                 [PREVISIO, "serve", "--host", "127.0.0.1", "--port", str(port), "--home", str(home)],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 env=clean_env(tmp_path, **env),
             )
         served = Served(proc, f"http://127.0.0.1:{port}", home, out_path)
@@ -118,8 +120,12 @@ def test_second_start_prints_no_token_and_the_first_token_still_works(serve, tmp
     home = tmp_path / "home"
     first = serve(home)
     token = TOKEN_LINE.search(first.output())["token"]
-    project = requests.post(f"{first.url}/api/v1/projects", json={"name": "kept"},
-                            headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
+    project = requests.post(
+        f"{first.url}/api/v1/projects",
+        json={"name": "kept"},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    ).json()
     first.stop()
 
     second = serve(home)
@@ -127,8 +133,11 @@ def test_second_start_prints_no_token_and_the_first_token_still_works(serve, tmp
     assert "Admin token" not in out and token not in out
     assert "listening on" in out
     assert (home / "admin.token").read_text().strip() == token
-    resp = requests.get(f"{second.url}/api/v1/projects/{project['id']}",
-                        headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    resp = requests.get(
+        f"{second.url}/api/v1/projects/{project['id']}",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
     assert resp.status_code == 200 and resp.json()["name"] == "kept"
 
 
@@ -165,20 +174,23 @@ def test_bootstrap_token_given_on_a_restart_is_added_and_the_old_token_kept(serv
 )
 def test_help_of_every_command_exits_0(tmp_path, args):
     """`previsio <command> --help` prints a usage text and exits 0."""
-    done = subprocess.run([PREVISIO, *args], capture_output=True, text=True, timeout=60,
-                          env=clean_env(tmp_path))
+    done = subprocess.run(
+        [PREVISIO, *args], capture_output=True, text=True, timeout=60, env=clean_env(tmp_path)
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: previsio")
 
 
 @pytest.mark.parametrize(
-    "args", [[], ["nosuch"], ["local", "restart"], ["serve", "--port", "notaport"]],
+    "args",
+    [[], ["nosuch"], ["local", "restart"], ["serve", "--port", "notaport"]],
     ids=["no-command", "unknown-command", "unknown-local-action", "bad-port"],
 )
 def test_a_wrong_command_line_exits_2_with_usage(tmp_path, args):
     """A wrong `previsio` command line exits 2 with a usage message on stderr, starting nothing."""
-    done = subprocess.run([PREVISIO, *args], capture_output=True, text=True, timeout=60,
-                          env=clean_env(tmp_path))
+    done = subprocess.run(
+        [PREVISIO, *args], capture_output=True, text=True, timeout=60, env=clean_env(tmp_path)
+    )
     assert done.returncode == 2
     assert "usage: previsio" in done.stderr
     assert not (tmp_path / "user-home" / ".previsio").exists()

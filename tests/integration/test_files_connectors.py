@@ -85,8 +85,9 @@ def test_sftp_wrong_private_key_is_refused(project: pio.Project, servers: FileSe
 def test_sftp_pinned_host_key(project: pio.Project, servers: FileServers) -> None:
     """A pinned host key that matches connects; another key is refused before logging in."""
     s = servers.sftp
-    good = project.create_sftp_connector("pinned", s.host, s.port, s.username, s.password,
-                                         host_key=s.host_key)
+    good = project.create_sftp_connector(
+        "pinned", s.host, s.port, s.username, s.password, host_key=s.host_key
+    )
     assert good.test()
     other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGnuFbtrYgxS4vq6C2gU0gR2sJcHZXr8x6hZbYp0d1FZ"
     bad = project.create_sftp_connector("mispinned", s.host, s.port, s.username, s.password, host_key=other)
@@ -162,8 +163,16 @@ def test_long_listing_is_paged(project: pio.Project, servers: FileServers) -> No
 
 
 # -- path safety ---------------------------------------------------------------------------------------------
-UNSAFE_PATHS = ("../orders.csv", "/etc/passwd", "formats/../../x.csv", "%2e%2e/x.csv", "..\\x.csv",
-                "ftp://elsewhere/x.csv", "a/\x00b.csv", "~/x.csv")
+UNSAFE_PATHS = (
+    "../orders.csv",
+    "/etc/passwd",
+    "formats/../../x.csv",
+    "%2e%2e/x.csv",
+    "..\\x.csv",
+    "ftp://elsewhere/x.csv",
+    "a/\x00b.csv",
+    "~/x.csv",
+)
 
 
 @pytest.mark.parametrize("kind", FILE_TYPES)
@@ -211,15 +220,21 @@ def test_same_csv_through_all_five_connectors_gives_identical_datasets(
     datasets = {}
     for kind in FILE_TYPES:
         connector = make_connector(project, kind, servers)
-        source = project.create_datasource(connector, f"orders-{kind}", path="orders.csv",
-                                           **source_kwargs(kind, servers))
+        source = project.create_datasource(
+            connector, f"orders-{kind}", path="orders.csv", **source_kwargs(kind, servers)
+        )
         datasets[kind] = project.create_dataset(f"orders-{kind}", datasource=source)
         tables[kind] = datasets[kind].to_arrow()
     reference = tables["local"]
-    assert reference.schema == pa.schema([
-        ("order_id", pa.int64()), ("customer", pa.string()), ("amount", pa.float64()), ("paid", pa.bool_()),
-        ("ordered_at", pa.timestamp("us")),
-    ])
+    assert reference.schema == pa.schema(
+        [
+            ("order_id", pa.int64()),
+            ("customer", pa.string()),
+            ("amount", pa.float64()),
+            ("paid", pa.bool_()),
+            ("ordered_at", pa.timestamp("us")),
+        ]
+    )
     assert reference.num_rows == ORDERS_CSV.count("\n") - 1
     assert reference.column("customer").to_pylist() == ["Ada", "Bob", "Chloé", "Dan"]
     assert reference.column("amount").to_pylist() == [12.5, 7.25, 100.0, None]

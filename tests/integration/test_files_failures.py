@@ -26,13 +26,15 @@ def test_missing_file_is_refused_at_creation(project: pio.Project, servers: File
     """A datasource on a file that does not exist is refused with source_not_found, naming the path."""
     connector = make_connector(project, kind, servers)
     with pytest.raises(pio.ValidationError) as info:
-        project.create_datasource(connector, "missing", path="nowhere/missing.csv",
-                                  **source_kwargs(kind, servers))
+        project.create_datasource(
+            connector, "missing", path="nowhere/missing.csv", **source_kwargs(kind, servers)
+        )
     assert info.value.code == "source_not_found"
     assert "nowhere/missing.csv" in info.value.message
     with pytest.raises(pio.ValidationError) as info:
-        project.create_datasource(connector, "no-match", path="monthly/1999-*.csv",
-                                  **source_kwargs(kind, servers))
+        project.create_datasource(
+            connector, "no-match", path="monthly/1999-*.csv", **source_kwargs(kind, servers)
+        )
     assert info.value.code == "source_not_found"
 
 
@@ -42,8 +44,9 @@ def test_missing_file_fails_the_snapshot(
 ) -> None:
     """With check=False the snapshot job fails with source_not_found and keeps no dataset."""
     connector = make_connector(project, kind, servers)
-    source = project.create_datasource(connector, "missing", path="missing.csv", check=False,
-                                       **source_kwargs(kind, servers))
+    source = project.create_datasource(
+        connector, "missing", path="missing.csv", check=False, **source_kwargs(kind, servers)
+    )
     with pytest.raises(pio.JobFailedError) as info:
         project.create_dataset("missing", datasource=source)
     assert info.value.code == "source_not_found"
@@ -93,17 +96,26 @@ def test_failure_part_way_stores_nothing(
 ) -> None:
     """A value that breaks the inferred type after the first block fails the job: no dataset, no temp file."""
     connector = make_connector(project, kind, servers)
-    source = project.create_datasource(connector, "late", path="broken/late-conflict.csv",
-                                       options={"block_size": 65536}, **source_kwargs(kind, servers))
+    source = project.create_datasource(
+        connector,
+        "late",
+        path="broken/late-conflict.csv",
+        options={"block_size": 65536},
+        **source_kwargs(kind, servers),
+    )
     with pytest.raises(pio.JobFailedError) as info:
         project.create_dataset("late", datasource=source)
     assert info.value.code == "read_failed"
     assert "oops" in info.value.message and "column_types" in info.value.message
     assert_nothing_stored(project, platform)
     # The hint in the message works: the column read as text snapshots fine.
-    fixed = project.create_datasource(connector, "late-text", path="broken/late-conflict.csv",
-                                      options={"block_size": 65536, "column_types": {"n": "string"}},
-                                      **source_kwargs(kind, servers))
+    fixed = project.create_datasource(
+        connector,
+        "late-text",
+        path="broken/late-conflict.csv",
+        options={"block_size": 65536, "column_types": {"n": "string"}},
+        **source_kwargs(kind, servers),
+    )
     assert project.create_dataset("late-text", datasource=fixed).num_rows == 40_001
 
 
@@ -117,8 +129,9 @@ def test_wrong_credentials_fail_the_snapshot_without_leaking_them(
     with pytest.raises(pio.ValidationError) as created:
         project.create_datasource(connector, "checked", path="orders.csv", **source_kwargs(kind, servers))
     assert created.value.code == "authentication_failed"
-    source = project.create_datasource(connector, "unchecked", path="orders.csv", check=False,
-                                       **source_kwargs(kind, servers))
+    source = project.create_datasource(
+        connector, "unchecked", path="orders.csv", check=False, **source_kwargs(kind, servers)
+    )
     with pytest.raises(pio.JobFailedError) as info:
         project.create_dataset("unchecked", datasource=source)
     assert info.value.code == "authentication_failed"
@@ -146,15 +159,20 @@ def test_s3_datasource_needs_a_bucket(project: pio.Project, servers: FileServers
         project.create_datasource(make_connector(project, "s3", servers), "no-bucket", path="orders.csv")
     assert "bucket" in info.value.message
     with pytest.raises(pio.ValidationError):
-        project.create_datasource(make_connector(project, "local", servers), "bucket", path="orders.csv",
-                                  bucket="lake")
+        project.create_datasource(
+            make_connector(project, "local", servers), "bucket", path="orders.csv", bucket="lake"
+        )
 
 
 def test_missing_bucket_is_source_not_found(project: pio.Project, servers: FileServers) -> None:
     """A bucket that does not exist is reported as source_not_found."""
     with pytest.raises(pio.ValidationError) as info:
-        project.create_datasource(make_connector(project, "s3", servers), "no-such-bucket", path="orders.csv",
-                                  bucket="no-such-bucket")
+        project.create_datasource(
+            make_connector(project, "s3", servers),
+            "no-such-bucket",
+            path="orders.csv",
+            bucket="no-such-bucket",
+        )
     assert info.value.code == "source_not_found"
 
 

@@ -10,10 +10,15 @@ from fileservers import FILE_TYPES, FileServers, make_connector, session_file_se
 
 import previsio_sdk as pio
 
-ORDERS_SCHEMA = pa.schema([
-    ("order_id", pa.int64()), ("customer", pa.string()), ("amount", pa.float64()), ("paid", pa.bool_()),
-    ("ordered_at", pa.timestamp("us")),
-])
+ORDERS_SCHEMA = pa.schema(
+    [
+        ("order_id", pa.int64()),
+        ("customer", pa.string()),
+        ("amount", pa.float64()),
+        ("paid", pa.bool_()),
+        ("ordered_at", pa.timestamp("us")),
+    ]
+)
 
 
 @pytest.fixture(scope="session")
@@ -47,18 +52,30 @@ def test_csv_types_are_inferred(project: pio.Project, local: pio.FileConnector) 
 def test_french_csv_is_detected(project: pio.Project, local: pio.FileConnector) -> None:
     """Semicolons, Latin-1, decimal commas and a missing header are detected when no option says so."""
     table = snapshot(project, local, "formats/latin1.csv")
-    assert table.schema == pa.schema([
-        ("column_1", pa.int64()), ("column_2", pa.string()), ("column_3", pa.float64()),
-        ("column_4", pa.date32()),
-    ])
+    assert table.schema == pa.schema(
+        [
+            ("column_1", pa.int64()),
+            ("column_2", pa.string()),
+            ("column_3", pa.float64()),
+            ("column_4", pa.date32()),
+        ]
+    )
     assert table.column("column_2").to_pylist() == ["Hélène", "Zoë", "Émile"]
     assert table.column("column_3").to_pylist() == [3.5, 10.25, 0.75]
 
 
 def test_csv_options_given_explicitly(project: pio.Project, local: pio.FileConnector) -> None:
     """delimiter=, encoding=, header= and decimal= read the file as told, and column names can be given."""
-    table = snapshot(project, local, "formats/latin1.csv", delimiter=";", encoding="latin-1", header=False,
-                     decimal=",", options={"column_names": ["id", "name", "amount", "day"]})
+    table = snapshot(
+        project,
+        local,
+        "formats/latin1.csv",
+        delimiter=";",
+        encoding="latin-1",
+        header=False,
+        decimal=",",
+        options={"column_names": ["id", "name", "amount", "day"]},
+    )
     assert table.column_names == ["id", "name", "amount", "day"]
     assert table.column("name").to_pylist() == ["Hélène", "Zoë", "Émile"]
     assert table.column("amount").to_pylist() == [3.5, 10.25, 0.75]
@@ -66,8 +83,9 @@ def test_csv_options_given_explicitly(project: pio.Project, local: pio.FileConne
 
 def test_explicit_options_override_detection(project: pio.Project, local: pio.FileConnector) -> None:
     """header=False reads the header line as a row; column_types forces a column's type."""
-    table = snapshot(project, local, "orders.csv", header=False,
-                     options={"column_types": {"column_1": "string"}})
+    table = snapshot(
+        project, local, "orders.csv", header=False, options={"column_types": {"column_1": "string"}}
+    )
     assert table.num_rows == 5
     assert table.column("column_1").to_pylist()[0] == "order_id"
     typed = snapshot(project, local, "orders.csv", options={"column_types": {"order_id": "string"}})
@@ -102,16 +120,18 @@ def test_parquet(project: pio.Project, servers: FileServers, kind: str) -> None:
     """A Parquet file keeps its schema and values, through every connector type."""
     connector = make_connector(project, kind, servers)
     table = snapshot(project, connector, "formats/data.parquet", **source_kwargs(kind, servers))
-    assert table.schema == pa.schema([("id", pa.int64()), ("name", pa.string()), ("score", pa.float64()),
-                                      ("at", pa.timestamp("us"))])
+    assert table.schema == pa.schema(
+        [("id", pa.int64()), ("name", pa.string()), ("score", pa.float64()), ("at", pa.timestamp("us"))]
+    )
     assert table.column("score").to_pylist() == [0.5, 1.5, None]
 
 
 def test_json_lines(project: pio.Project, local: pio.FileConnector) -> None:
     """A JSON-lines file gives typed columns."""
     table = snapshot(project, local, "formats/events.jsonl")
-    assert table.schema == pa.schema([("id", pa.int64()), ("kind", pa.string()), ("value", pa.float64()),
-                                      ("ok", pa.bool_())])
+    assert table.schema == pa.schema(
+        [("id", pa.int64()), ("kind", pa.string()), ("value", pa.float64()), ("ok", pa.bool_())]
+    )
     assert table.column("value").to_pylist() == [1.5, None, 2.0]
 
 

@@ -43,8 +43,9 @@ def local_env(home: Path | None, tmp_path: Path) -> dict[str, str]:
 
 def run_python(code: str, env: dict[str, str]) -> dict:  # type: ignore[type-arg]
     """Run a Python script in a new process; return the JSON object it prints on its last line."""
-    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, env=env, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -48,9 +48,24 @@ def _start_capped_platform(home: Path) -> tuple[subprocess.Popen[bytes], str, st
     env = {k: v for k, v in os.environ.items() if k != "PREVISIO_URL"}
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "previsio_sdk.server", "--local", "--host", "127.0.0.1", "--port", "0",
-             "--home", str(home), "--log-level", "warning"],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            [
+                sys.executable,
+                "-m",
+                "previsio_sdk.server",
+                "--local",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--home",
+                str(home),
+                "--log-level",
+                "warning",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
             preexec_fn=_cap_address_space,
         )
     deadline = time.monotonic() + 60

@@ -16,7 +16,9 @@ HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 
 
 def _operations(url: str, token: str) -> list[tuple[str, str, dict[str, Any]]]:
-    spec = requests.get(f"{url}/api/v1/openapi.json", headers={"Authorization": f"Bearer {token}"}, timeout=30).json()
+    spec = requests.get(
+        f"{url}/api/v1/openapi.json", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    ).json()
     return [
         (method.upper(), path, op)
         for path, item in spec["paths"].items()
@@ -48,8 +50,15 @@ def test_health_answers_without_a_token(platform):
         ({"Authorization": "Bearer " + "x" * 5000}, "invalid_token"),
         ({"Authorization": "bearer pvo_not-a-real-token"}, "invalid_token"),
     ],
-    ids=["no-header", "bearer-no-token", "bearer-blank", "basic-scheme", "wrong-token", "huge-token",
-         "lowercase-scheme-wrong-token"],
+    ids=[
+        "no-header",
+        "bearer-no-token",
+        "bearer-blank",
+        "basic-scheme",
+        "wrong-token",
+        "huge-token",
+        "lowercase-scheme-wrong-token",
+    ],
 )
 def test_a_missing_or_wrong_token_gets_401_with_its_code(platform, headers, code):
     """Without a usable bearer token GET /projects answers 401 with the code telling which case it is."""
@@ -63,8 +72,9 @@ def test_a_missing_or_wrong_token_gets_401_with_its_code(platform, headers, code
 
 def test_the_admin_token_is_accepted(platform):
     """The admin token written to <home>/admin.token opens GET /projects (the 401s are about the token)."""
-    resp = requests.get(f"{platform.url}/api/v1/projects",
-                        headers={"Authorization": f"Bearer {platform.token}"}, timeout=10)
+    resp = requests.get(
+        f"{platform.url}/api/v1/projects", headers={"Authorization": f"Bearer {platform.token}"}, timeout=10
+    )
     assert resp.status_code == 200
     assert set(resp.json()) == {"items", "total", "page", "page_size"}
 

@@ -46,9 +46,16 @@ def world(client: pio.Client, tmp_path_factory: pytest.TempPathFactory) -> Itera
     job = project.create_dataset("snap", datasource=source, wait=False)
     dataset = job.wait()
     yield {
-        "project": project.id, "other_project": other.id, "connector": lite.id, "pg_connector": pg.id,
-        "foreign_connector": foreign.id, "datasource": source.id, "dataset": dataset.id, "job": job.id,
-        "missing": uuid.uuid4().hex, "sqlite_path": str(db),
+        "project": project.id,
+        "other_project": other.id,
+        "connector": lite.id,
+        "pg_connector": pg.id,
+        "foreign_connector": foreign.id,
+        "datasource": source.id,
+        "dataset": dataset.id,
+        "job": job.id,
+        "missing": uuid.uuid4().hex,
+        "sqlite_path": str(db),
     }
     project.delete()
     other.delete()
@@ -86,15 +93,24 @@ NOT_FOUND = [
     ("PATCH", "/projects/<missing>", {"json": {"name": "renamed"}}),
     ("DELETE", "/projects/<missing>", {}),
     ("GET", "/projects/<missing>/connectors", {}),
-    ("POST", "/projects/<missing>/connectors",
-     {"json": {"name": "c", "driver": "sqlite", "database": "/x.db"}}),
+    (
+        "POST",
+        "/projects/<missing>/connectors",
+        {"json": {"name": "c", "driver": "sqlite", "database": "/x.db"}},
+    ),
     ("GET", "/projects/<missing>/datasources", {}),
-    ("POST", "/projects/<missing>/datasources",
-     {"json": {"name": "d", "connector_id": "<connector>", "table": "t"}}),
+    (
+        "POST",
+        "/projects/<missing>/datasources",
+        {"json": {"name": "d", "connector_id": "<connector>", "table": "t"}},
+    ),
     ("GET", "/projects/<missing>/datasets", {}),
     ("POST", "/projects/<missing>/datasets", {"json": {"name": "s", "datasource_id": "<datasource>"}}),
-    ("POST", "/projects/<missing>/datasets/upload",
-     {"params": {"name": "u", "format": "csv"}, "data": b"a\n1\n"}),
+    (
+        "POST",
+        "/projects/<missing>/datasets/upload",
+        {"params": {"name": "u", "format": "csv"}, "data": b"a\n1\n"},
+    ),
     ("GET", "/connectors/<missing>", {}),
     ("PATCH", "/connectors/<missing>", {"json": {"name": "renamed"}}),
     ("DELETE", "/connectors/<missing>", {}),
@@ -109,10 +125,16 @@ NOT_FOUND = [
     ("GET", "/datasets/<missing>/download", {}),
     ("GET", "/datasets/<missing>/head", {}),
     ("GET", "/jobs/<missing>", {}),
-    ("POST", "/projects/<project>/datasources",
-     {"json": {"name": "d", "connector_id": "<missing>", "table": "t"}}),
-    ("POST", "/projects/<project>/datasources",
-     {"json": {"name": "d", "connector_id": "<foreign_connector>", "table": "t"}}),
+    (
+        "POST",
+        "/projects/<project>/datasources",
+        {"json": {"name": "d", "connector_id": "<missing>", "table": "t"}},
+    ),
+    (
+        "POST",
+        "/projects/<project>/datasources",
+        {"json": {"name": "d", "connector_id": "<foreign_connector>", "table": "t"}},
+    ),
     ("POST", "/projects/<project>/datasets", {"json": {"name": "s", "datasource_id": "<missing>"}}),
     ("GET", "/projects/%00", {}),
     ("GET", "/projects/" + "a" * 5000, {}),
@@ -122,8 +144,9 @@ NOT_FOUND = [
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "kwargs"), NOT_FOUND,
-                         ids=[f"{m} {p[:60]}" for m, p, _k in NOT_FOUND])
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs"), NOT_FOUND, ids=[f"{m} {p[:60]}" for m, p, _k in NOT_FOUND]
+)
 def test_unknown_ids_and_routes_answer_404_not_found(api, world, method, path, kwargs):
     """A request naming an id that does not exist (or a route that does not) answers 404 not_found."""
     check_error(api(method, fill(path, world), **fill(kwargs, world)), 404, "not_found")
@@ -160,116 +183,266 @@ INVALID = [
     ("project-body-null", "POST", "/projects", {"data": "null", "headers": JSON}, None),
     ("project-no-body", "POST", "/projects", {}, None),
     ("project-description-number", "POST", "/projects", {"json": {"name": "ok", "description": 5}}, None),
-    ("project-not-json-content-type", "POST", "/projects",
-     {"data": '{"name": "ok"}', "headers": {"Content-Type": "text/plain"}}, None),
+    (
+        "project-not-json-content-type",
+        "POST",
+        "/projects",
+        {"data": '{"name": "ok"}', "headers": {"Content-Type": "text/plain"}},
+        None,
+    ),
     ("project-rename-blank", "PATCH", "/projects/<project>", {"json": {"name": "  "}}, None),
     ("project-rename-typo-field", "PATCH", "/projects/<project>", {"json": {"nme": "x"}}, None),
     # connectors
     ("connector-blank-name", "POST", CONNECTORS, {"json": {"name": "  ", **SQLITE}}, None),
     ("connector-newline-name", "POST", CONNECTORS, {"json": {"name": "a\nb", **SQLITE}}, None),
-    ("connector-unknown-type", "POST", CONNECTORS,
-     {"json": {"name": "c", "type": "nosuch", "host": "h"}}, "Unknown connector type 'nosuch'"),
+    (
+        "connector-unknown-type",
+        "POST",
+        CONNECTORS,
+        {"json": {"name": "c", "type": "nosuch", "host": "h"}},
+        "Unknown connector type 'nosuch'",
+    ),
     ("connector-empty-type", "POST", CONNECTORS, {"json": {"name": "c", "type": ""}}, None),
-    ("connector-unknown-driver", "POST", CONNECTORS,
-     {"json": {"name": "c", "driver": "oracle", "host": "h"}}, "Unknown SQL driver 'oracle'"),
-    ("connector-odd-port-without-driver", "POST", CONNECTORS,
-     {"json": {"name": "c", "host": "h", "port": 1234}}, "pass driver="),
-    ("connector-no-port-no-driver", "POST", CONNECTORS,
-     {"json": {"name": "c", "host": "h"}}, "pass driver="),
+    (
+        "connector-unknown-driver",
+        "POST",
+        CONNECTORS,
+        {"json": {"name": "c", "driver": "oracle", "host": "h"}},
+        "Unknown SQL driver 'oracle'",
+    ),
+    (
+        "connector-odd-port-without-driver",
+        "POST",
+        CONNECTORS,
+        {"json": {"name": "c", "host": "h", "port": 1234}},
+        "pass driver=",
+    ),
+    ("connector-no-port-no-driver", "POST", CONNECTORS, {"json": {"name": "c", "host": "h"}}, "pass driver="),
     ("connector-port-0", "POST", CONNECTORS, {"json": {"name": "c", **PG, "port": 0}}, None),
-    ("connector-port-70000", "POST", CONNECTORS,
-     {"json": {"name": "c", **PG, "port": 70000}}, None),
-    ("connector-port-text", "POST", CONNECTORS,
-     {"json": {"name": "c", **PG, "port": "abc"}}, None),
-    ("connector-port-fraction", "POST", CONNECTORS,
-     {"json": {"name": "c", **PG, "port": 5432.5}}, None),
-    ("connector-sqlite-relative-path", "POST", CONNECTORS,
-     {"json": {"name": "c", "driver": "sqlite", "database": "rel.db"}}, "absolute"),
-    ("connector-sqlite-no-path", "POST", CONNECTORS,
-     {"json": {"name": "c", "driver": "sqlite"}}, None),
-    ("connector-pg-no-host", "POST", CONNECTORS,
-     {"json": {"name": "c", "driver": "postgresql"}}, "needs a host"),
-    ("connector-host-bad-ipv6-url", "POST", CONNECTORS,
-     {"json": {"name": "c", "driver": "postgresql", "host": "http://[bad"}}, None),
-    ("connector-host-bad-port", "POST", CONNECTORS,
-     {"json": {"name": "c", "driver": "postgresql", "host": "db:abc"}}, None),
-    ("connector-host-port-out-of-range", "POST", CONNECTORS,
-     {"json": {"name": "c", "driver": "postgresql", "host": "db:99999"}}, None),
-    ("connector-credentials-in-host-url", "POST", CONNECTORS,
-     {"json": {"name": "c", "driver": "postgresql", "host": "postgresql://me:pw-123@db:5432/sales"}},
-     "credentials"),
-    ("connector-credentials-in-host", "POST", CONNECTORS,
-     {"json": {"name": "c", "driver": "postgresql", "host": "me:pw-123@db:5432"}}, "credentials"),
-    ("connector-nul-in-host", "POST", CONNECTORS,
-     {"json": {"name": "c", "driver": "postgresql", "host": "db\x00.example.com"}}, None),
-    ("connector-nul-in-username", "POST", CONNECTORS,
-     {"json": {"name": "c", **PG, "username": "u\x00"}}, None),
-    ("connector-nul-in-database", "POST", CONNECTORS,
-     {"json": {"name": "c", **PG, "database": "x\x00"}}, None),
-    ("connector-nul-in-sqlite-path", "POST", CONNECTORS,
-     {"json": {"name": "c", "driver": "sqlite", "database": "/tmp/x\x00.db"}}, None),
-    ("connector-options-too-deep", "POST", CONNECTORS,
-     {"json": {"name": "c", **PG, "options": {"a": nested(300)}}}, None),
-    ("connector-options-list", "POST", CONNECTORS,
-     {"json": {"name": "c", **PG, "options": [1, 2]}}, None),
-    ("connector-password-number", "POST", CONNECTORS,
-     {"json": {"name": "c", **PG, "password": 12345}}, None),
-    ("connector-secret-number", "POST", CONNECTORS,
-     {"json": {"name": "c", **PG, "secrets": {"token": 5}}}, None),
-    ("connector-typo-field", "POST", CONNECTORS,
-     {"json": {"name": "c", **PG, "pasword": "x"}}, "pasword"),
+    ("connector-port-70000", "POST", CONNECTORS, {"json": {"name": "c", **PG, "port": 70000}}, None),
+    ("connector-port-text", "POST", CONNECTORS, {"json": {"name": "c", **PG, "port": "abc"}}, None),
+    ("connector-port-fraction", "POST", CONNECTORS, {"json": {"name": "c", **PG, "port": 5432.5}}, None),
+    (
+        "connector-sqlite-relative-path",
+        "POST",
+        CONNECTORS,
+        {"json": {"name": "c", "driver": "sqlite", "database": "rel.db"}},
+        "absolute",
+    ),
+    ("connector-sqlite-no-path", "POST", CONNECTORS, {"json": {"name": "c", "driver": "sqlite"}}, None),
+    (
+        "connector-pg-no-host",
+        "POST",
+        CONNECTORS,
+        {"json": {"name": "c", "driver": "postgresql"}},
+        "needs a host",
+    ),
+    (
+        "connector-host-bad-ipv6-url",
+        "POST",
+        CONNECTORS,
+        {"json": {"name": "c", "driver": "postgresql", "host": "http://[bad"}},
+        None,
+    ),
+    (
+        "connector-host-bad-port",
+        "POST",
+        CONNECTORS,
+        {"json": {"name": "c", "driver": "postgresql", "host": "db:abc"}},
+        None,
+    ),
+    (
+        "connector-host-port-out-of-range",
+        "POST",
+        CONNECTORS,
+        {"json": {"name": "c", "driver": "postgresql", "host": "db:99999"}},
+        None,
+    ),
+    (
+        "connector-credentials-in-host-url",
+        "POST",
+        CONNECTORS,
+        {"json": {"name": "c", "driver": "postgresql", "host": "postgresql://me:pw-123@db:5432/sales"}},
+        "credentials",
+    ),
+    (
+        "connector-credentials-in-host",
+        "POST",
+        CONNECTORS,
+        {"json": {"name": "c", "driver": "postgresql", "host": "me:pw-123@db:5432"}},
+        "credentials",
+    ),
+    (
+        "connector-nul-in-host",
+        "POST",
+        CONNECTORS,
+        {"json": {"name": "c", "driver": "postgresql", "host": "db\x00.example.com"}},
+        None,
+    ),
+    (
+        "connector-nul-in-username",
+        "POST",
+        CONNECTORS,
+        {"json": {"name": "c", **PG, "username": "u\x00"}},
+        None,
+    ),
+    (
+        "connector-nul-in-database",
+        "POST",
+        CONNECTORS,
+        {"json": {"name": "c", **PG, "database": "x\x00"}},
+        None,
+    ),
+    (
+        "connector-nul-in-sqlite-path",
+        "POST",
+        CONNECTORS,
+        {"json": {"name": "c", "driver": "sqlite", "database": "/tmp/x\x00.db"}},
+        None,
+    ),
+    (
+        "connector-options-too-deep",
+        "POST",
+        CONNECTORS,
+        {"json": {"name": "c", **PG, "options": {"a": nested(300)}}},
+        None,
+    ),
+    ("connector-options-list", "POST", CONNECTORS, {"json": {"name": "c", **PG, "options": [1, 2]}}, None),
+    ("connector-password-number", "POST", CONNECTORS, {"json": {"name": "c", **PG, "password": 12345}}, None),
+    (
+        "connector-secret-number",
+        "POST",
+        CONNECTORS,
+        {"json": {"name": "c", **PG, "secrets": {"token": 5}}},
+        None,
+    ),
+    ("connector-typo-field", "POST", CONNECTORS, {"json": {"name": "c", **PG, "pasword": "x"}}, "pasword"),
     ("connector-update-blank-name", "PATCH", PG_CONNECTOR, {"json": {"name": " "}}, None),
     ("connector-update-unknown-driver", "PATCH", PG_CONNECTOR, {"json": {"driver": "oracle"}}, None),
     ("connector-update-bad-host", "PATCH", PG_CONNECTOR, {"json": {"host": "http://[bad"}}, None),
     ("connector-update-port-0", "PATCH", PG_CONNECTOR, {"json": {"port": 0}}, None),
     ("connector-update-nul-database", "PATCH", PG_CONNECTOR, {"json": {"database": "x\x00"}}, None),
-    ("connector-update-options-too-deep", "PATCH", PG_CONNECTOR,
-     {"json": {"options": {"a": nested(300)}}}, None),
+    (
+        "connector-update-options-too-deep",
+        "PATCH",
+        PG_CONNECTOR,
+        {"json": {"options": {"a": nested(300)}}},
+        None,
+    ),
     ("connector-update-typo-field", "PATCH", PG_CONNECTOR, {"json": {"hots": "h"}}, None),
-    ("connector-tables-nul-database", "GET", "/connectors/<pg_connector>/tables",
-     {"params": {"database": "\x00"}}, None),
-    ("connector-delete-force-not-bool", "DELETE", "/connectors/<connector>", {"params": {"force": "maybe"}},
-     None),
+    (
+        "connector-tables-nul-database",
+        "GET",
+        "/connectors/<pg_connector>/tables",
+        {"params": {"database": "\x00"}},
+        None,
+    ),
+    (
+        "connector-delete-force-not-bool",
+        "DELETE",
+        "/connectors/<connector>",
+        {"params": {"force": "maybe"}},
+        None,
+    ),
     # datasources
-    ("datasource-blank-name", "POST", DATASOURCES,
-     {"json": {"name": " ", "connector_id": "<connector>", "table": "t"}}, None),
-    ("datasource-table-and-request", "POST", DATASOURCES,
-     {"json": {"name": "d", "connector_id": "<connector>", "table": "t", "request": "SELECT 1"}}, None),
-    ("datasource-neither-table-nor-request", "POST", DATASOURCES,
-     {"json": {"name": "d", "connector_id": "<connector>"}}, None),
-    ("datasource-path-on-sql", "POST", DATASOURCES,
-     {"json": {"name": "d", "connector_id": "<connector>", "table": "t", "path": "x.csv"}}, None),
-    ("datasource-nul-in-table", "POST", DATASOURCES,
-     {"json": {"name": "d", "connector_id": "<connector>", "table": "t\x00"}}, None),
-    ("datasource-empty-connector-id", "POST", DATASOURCES,
-     {"json": {"name": "d", "connector_id": "", "table": "t"}}, None),
-    ("datasource-check-not-bool", "POST", DATASOURCES,
-     {"json": {"name": "d", "connector_id": "<connector>", "table": "t", "check": "maybe"}}, None),
-    ("datasource-options-too-deep", "POST", DATASOURCES,
-     {"json": {"name": "d", "connector_id": "<connector>", "table": "t", "options": {"a": nested(300)}}},
-     None),
+    (
+        "datasource-blank-name",
+        "POST",
+        DATASOURCES,
+        {"json": {"name": " ", "connector_id": "<connector>", "table": "t"}},
+        None,
+    ),
+    (
+        "datasource-table-and-request",
+        "POST",
+        DATASOURCES,
+        {"json": {"name": "d", "connector_id": "<connector>", "table": "t", "request": "SELECT 1"}},
+        None,
+    ),
+    (
+        "datasource-neither-table-nor-request",
+        "POST",
+        DATASOURCES,
+        {"json": {"name": "d", "connector_id": "<connector>"}},
+        None,
+    ),
+    (
+        "datasource-path-on-sql",
+        "POST",
+        DATASOURCES,
+        {"json": {"name": "d", "connector_id": "<connector>", "table": "t", "path": "x.csv"}},
+        None,
+    ),
+    (
+        "datasource-nul-in-table",
+        "POST",
+        DATASOURCES,
+        {"json": {"name": "d", "connector_id": "<connector>", "table": "t\x00"}},
+        None,
+    ),
+    (
+        "datasource-empty-connector-id",
+        "POST",
+        DATASOURCES,
+        {"json": {"name": "d", "connector_id": "", "table": "t"}},
+        None,
+    ),
+    (
+        "datasource-check-not-bool",
+        "POST",
+        DATASOURCES,
+        {"json": {"name": "d", "connector_id": "<connector>", "table": "t", "check": "maybe"}},
+        None,
+    ),
+    (
+        "datasource-options-too-deep",
+        "POST",
+        DATASOURCES,
+        {"json": {"name": "d", "connector_id": "<connector>", "table": "t", "options": {"a": nested(300)}}},
+        None,
+    ),
     # snapshots and uploads
-    ("snapshot-blank-name", "POST", DATASETS,
-     {"json": {"name": " ", "datasource_id": "<datasource>"}}, None),
+    ("snapshot-blank-name", "POST", DATASETS, {"json": {"name": " ", "datasource_id": "<datasource>"}}, None),
     ("snapshot-no-datasource", "POST", DATASETS, {"json": {"name": "s"}}, None),
-    ("snapshot-datasource-number", "POST", DATASETS,
-     {"json": {"name": "s", "datasource_id": 5}}, None),
-    ("snapshot-extra-field", "POST", DATASETS,
-     {"json": {"name": "s", "datasource_id": "<datasource>", "wait": True}}, None),
-    ("upload-blank-name", "POST", UPLOAD,
-     {"params": {"name": "   ", "format": "csv"}, "data": b"a\n1\n"}, None),
-    ("upload-control-char-name", "POST", UPLOAD,
-     {"params": {"name": "a\x01b", "format": "csv"}, "data": b"a\n1\n"}, None),
-    ("upload-no-name", "POST", UPLOAD, {"params": {"format": "csv"}, "data": b"a\n"},
-     None),
-    ("upload-unknown-format", "POST", UPLOAD,
-     {"params": {"name": "u", "format": "xlsx"}, "data": b"a\n1\n"}, None),
-    ("upload-no-format", "POST", UPLOAD, {"params": {"name": "u"}, "data": b"a\n"},
-     "format"),
-    ("upload-unknown-extension", "POST", UPLOAD,
-     {"params": {"name": "u", "file_name": "x.txt"}, "data": b"a\n"}, "format"),
-    ("upload-empty-body", "POST", UPLOAD,
-     {"params": {"name": "u", "format": "csv"}, "data": b""}, "empty"),
+    ("snapshot-datasource-number", "POST", DATASETS, {"json": {"name": "s", "datasource_id": 5}}, None),
+    (
+        "snapshot-extra-field",
+        "POST",
+        DATASETS,
+        {"json": {"name": "s", "datasource_id": "<datasource>", "wait": True}},
+        None,
+    ),
+    (
+        "upload-blank-name",
+        "POST",
+        UPLOAD,
+        {"params": {"name": "   ", "format": "csv"}, "data": b"a\n1\n"},
+        None,
+    ),
+    (
+        "upload-control-char-name",
+        "POST",
+        UPLOAD,
+        {"params": {"name": "a\x01b", "format": "csv"}, "data": b"a\n1\n"},
+        None,
+    ),
+    ("upload-no-name", "POST", UPLOAD, {"params": {"format": "csv"}, "data": b"a\n"}, None),
+    (
+        "upload-unknown-format",
+        "POST",
+        UPLOAD,
+        {"params": {"name": "u", "format": "xlsx"}, "data": b"a\n1\n"},
+        None,
+    ),
+    ("upload-no-format", "POST", UPLOAD, {"params": {"name": "u"}, "data": b"a\n"}, "format"),
+    (
+        "upload-unknown-extension",
+        "POST",
+        UPLOAD,
+        {"params": {"name": "u", "file_name": "x.txt"}, "data": b"a\n"},
+        "format",
+    ),
+    ("upload-empty-body", "POST", UPLOAD, {"params": {"name": "u", "format": "csv"}, "data": b""}, "empty"),
     # head
     ("head-negative", "GET", "/datasets/<dataset>/head", {"params": {"n": -1}}, None),
     ("head-too-many", "GET", "/datasets/<dataset>/head", {"params": {"n": 100_001}}, None),
@@ -277,8 +450,9 @@ INVALID = [
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "kwargs", "contains"), [c[1:] for c in INVALID],
-                         ids=[c[0] for c in INVALID])
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "contains"), [c[1:] for c in INVALID], ids=[c[0] for c in INVALID]
+)
 def test_invalid_values_answer_422_validation_error(api, world, method, path, kwargs, contains):
     """A request with an invalid name, value, type, field or query parameter answers 422 and says why."""
     check_error(api(method, fill(path, world), **fill(kwargs, world)), 422, "validation_error", contains)
@@ -286,16 +460,22 @@ def test_invalid_values_answer_422_validation_error(api, world, method, path, kw
 
 def test_credentials_written_into_the_host_are_not_echoed(api, world):
     """A host holding user:password@ is refused (422) without the password in the answer."""
-    resp = api("POST", fill("/projects/<project>/connectors", world),
-               json={"name": "c", "driver": "postgresql", "host": "postgresql://me:Hidden-Pw-2718@[bad"})
+    resp = api(
+        "POST",
+        fill("/projects/<project>/connectors", world),
+        json={"name": "c", "driver": "postgresql", "host": "postgresql://me:Hidden-Pw-2718@[bad"},
+    )
     check_error(resp, 422, "validation_error", "credentials")
     assert "Hidden-Pw-2718" not in resp.text
 
 
 def test_a_write_statement_as_request_is_refused_as_invalid_source(api, world):
     """A datasource whose request is a write statement (DROP TABLE) answers 422 invalid_source."""
-    resp = api("POST", fill("/projects/<project>/datasources", world),
-               json={"name": "drop", "connector_id": world["connector"], "request": "DROP TABLE t"})
+    resp = api(
+        "POST",
+        fill("/projects/<project>/datasources", world),
+        json={"name": "drop", "connector_id": world["connector"], "request": "DROP TABLE t"},
+    )
     check_error(resp, 422, "invalid_source", "read-only")
 
 
@@ -308,10 +488,22 @@ def test_rejected_connectors_and_datasources_were_not_stored(api, world, client)
     assert api("GET", fill("/connectors/<pg_connector>", world)).json()["options"] == {}
 
 
-LIST_ROUTES = ["/projects", "/projects/<project>/connectors", "/projects/<project>/datasources",
-               "/projects/<project>/datasets"]
-BAD_PAGES = [{"page": 0}, {"page": -1}, {"page": "abc"}, {"page": 10_000_001}, {"page_size": 0},
-             {"page_size": 1001}, {"page_size": 100_001}, {"page_size": "all"}]
+LIST_ROUTES = [
+    "/projects",
+    "/projects/<project>/connectors",
+    "/projects/<project>/datasources",
+    "/projects/<project>/datasets",
+]
+BAD_PAGES = [
+    {"page": 0},
+    {"page": -1},
+    {"page": "abc"},
+    {"page": 10_000_001},
+    {"page_size": 0},
+    {"page_size": 1001},
+    {"page_size": 100_001},
+    {"page_size": "all"},
+]
 
 
 @pytest.mark.parametrize("params", BAD_PAGES, ids=[f"{k}={v}" for p in BAD_PAGES for k, v in p.items()])
@@ -344,10 +536,23 @@ MALFORMED = [
 ]
 
 
-@pytest.mark.parametrize(("method", "path", "data"), MALFORMED,
-                         ids=["bad", "trailing-comma", "single-quotes", "trailing-text", "open-brace",
-                              "unterminated-string", "bad-number", "nul", "open-bracket", "invalid-utf8",
-                              "nested-too-deep"])
+@pytest.mark.parametrize(
+    ("method", "path", "data"),
+    MALFORMED,
+    ids=[
+        "bad",
+        "trailing-comma",
+        "single-quotes",
+        "trailing-text",
+        "open-brace",
+        "unterminated-string",
+        "bad-number",
+        "nul",
+        "open-bracket",
+        "invalid-utf8",
+        "nested-too-deep",
+    ],
+)
 def test_malformed_json_bodies_answer_400_malformed_json(api, world, method, path, data):
     """A body that is not valid JSON (syntax, encoding or depth) answers 400 malformed_json."""
     check_error(api(method, fill(path, world), data=data, headers=JSON), 400, "malformed_json")
@@ -387,36 +592,93 @@ def _missing_job(client: pio.Client) -> pio.Job:
 
 
 SDK_CASES: list[tuple[str, Callable[[pio.Client, pio.Project, dict[str, str]], Any], type, int, str]] = [
-    ("project-from-unknown-id", lambda c, p, w: pio.Project.from_id(w["missing"], client=c),
-     pio.NotFoundError, 404, "not_found"),
-    ("connector-from-unknown-id", lambda c, p, w: pio.Connector.from_id(w["missing"], client=c),
-     pio.NotFoundError, 404, "not_found"),
-    ("datasource-from-unknown-id", lambda c, p, w: pio.DataSource.from_id(w["missing"], client=c),
-     pio.NotFoundError, 404, "not_found"),
-    ("dataset-from-unknown-id", lambda c, p, w: pio.Dataset.from_id(w["missing"], client=c),
-     pio.NotFoundError, 404, "not_found"),
-    ("job-refresh-unknown-id", lambda c, p, w: _missing_job(c).refresh(),
-     pio.NotFoundError, 404, "not_found"),
-    ("snapshot-of-unknown-datasource", lambda c, p, w: p.create_dataset("s", datasource=w["missing"]),
-     pio.NotFoundError, 404, "not_found"),
-    ("blank-project-name", lambda c, p, w: pio.Project.new("   ", client=c), pio.ValidationError, 422,
-     "validation_error"),
-    ("control-char-project-name", lambda c, p, w: pio.Project.new("bell\x07", client=c),
-     pio.ValidationError, 422, "validation_error"),
-    ("unknown-sql-driver", lambda c, p, w: p.create_sql_connector("c", host="h", driver="oracle"),
-     pio.ValidationError, 422, "validation_error"),
-    ("missing-table", lambda c, p, w: p.create_datasource(
-        p.create_sql_connector("lite", driver="sqlite", database=w["sqlite_path"]), "d", table="nope"),
-     pio.ValidationError, 422, "source_not_found"),
-    ("duplicate-connector-name", lambda c, p, w: [p.create_sql_connector("dup", driver="sqlite",
-                                                                         database=w["sqlite_path"])
-                                                  for _ in range(2)],
-     pio.ConflictError, 409, "conflict"),
+    (
+        "project-from-unknown-id",
+        lambda c, p, w: pio.Project.from_id(w["missing"], client=c),
+        pio.NotFoundError,
+        404,
+        "not_found",
+    ),
+    (
+        "connector-from-unknown-id",
+        lambda c, p, w: pio.Connector.from_id(w["missing"], client=c),
+        pio.NotFoundError,
+        404,
+        "not_found",
+    ),
+    (
+        "datasource-from-unknown-id",
+        lambda c, p, w: pio.DataSource.from_id(w["missing"], client=c),
+        pio.NotFoundError,
+        404,
+        "not_found",
+    ),
+    (
+        "dataset-from-unknown-id",
+        lambda c, p, w: pio.Dataset.from_id(w["missing"], client=c),
+        pio.NotFoundError,
+        404,
+        "not_found",
+    ),
+    (
+        "job-refresh-unknown-id",
+        lambda c, p, w: _missing_job(c).refresh(),
+        pio.NotFoundError,
+        404,
+        "not_found",
+    ),
+    (
+        "snapshot-of-unknown-datasource",
+        lambda c, p, w: p.create_dataset("s", datasource=w["missing"]),
+        pio.NotFoundError,
+        404,
+        "not_found",
+    ),
+    (
+        "blank-project-name",
+        lambda c, p, w: pio.Project.new("   ", client=c),
+        pio.ValidationError,
+        422,
+        "validation_error",
+    ),
+    (
+        "control-char-project-name",
+        lambda c, p, w: pio.Project.new("bell\x07", client=c),
+        pio.ValidationError,
+        422,
+        "validation_error",
+    ),
+    (
+        "unknown-sql-driver",
+        lambda c, p, w: p.create_sql_connector("c", host="h", driver="oracle"),
+        pio.ValidationError,
+        422,
+        "validation_error",
+    ),
+    (
+        "missing-table",
+        lambda c, p, w: p.create_datasource(
+            p.create_sql_connector("lite", driver="sqlite", database=w["sqlite_path"]), "d", table="nope"
+        ),
+        pio.ValidationError,
+        422,
+        "source_not_found",
+    ),
+    (
+        "duplicate-connector-name",
+        lambda c, p, w: [
+            p.create_sql_connector("dup", driver="sqlite", database=w["sqlite_path"]) for _ in range(2)
+        ],
+        pio.ConflictError,
+        409,
+        "conflict",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("call", "error", "status", "code"), [c[1:] for c in SDK_CASES],
-                         ids=[c[0] for c in SDK_CASES])
+@pytest.mark.parametrize(
+    ("call", "error", "status", "code"), [c[1:] for c in SDK_CASES], ids=[c[0] for c in SDK_CASES]
+)
 def test_the_sdk_raises_the_typed_error_with_status_code_message_and_request_id(
     client, project, world, call, error, status, code
 ):

@@ -81,8 +81,10 @@ def test_a_failed_job_reports_its_code_and_waits_raise_job_failed(project, tmp_p
 
 def test_jobs_of_two_concurrent_uploads_both_succeed(project):
     """Two uploads started without waiting run side by side and both produce their own dataset."""
-    jobs = [project.create_dataset(f"c{i}", dataframe=pd.DataFrame({"i": [i] * 1000}), wait=False)
-            for i in range(2)]
+    jobs = [
+        project.create_dataset(f"c{i}", dataframe=pd.DataFrame({"i": [i] * 1000}), wait=False)
+        for i in range(2)
+    ]
     datasets = [j.wait(timeout=60) for j in jobs]
     assert [d.name for d in datasets] == ["c0", "c1"]
     assert [d.to_pandas()["i"].unique().tolist() for d in datasets] == [[0], [1]]

@@ -26,7 +26,11 @@ def test_new_from_id_list_and_delete_round_trip(client):
 
     fetched = pio.Project.from_id(project.id, client=client)
     assert (fetched.id, fetched.name, fetched.description, fetched.created_at) == (
-        project.id, project.name, project.description, project.created_at)
+        project.id,
+        project.name,
+        project.description,
+        project.created_at,
+    )
     listed = [p for p in pio.Project.list(client=client) if p.id == project.id]
     assert len(listed) == 1 and isinstance(listed[0], pio.Project) and listed[0].name == project.name
     assert "client" not in repr(project) and project.name in repr(project)
@@ -121,8 +125,9 @@ def test_list_helpers_page_through_more_than_one_page(project, sqlite_path):
     con.execute("INSERT INTO t VALUES (1)")
     con.commit()
     con.close()
-    connectors = [project.create_sql_connector(f"c{i}", driver="sqlite", database=str(sqlite_path))
-                  for i in range(3)]
+    connectors = [
+        project.create_sql_connector(f"c{i}", driver="sqlite", database=str(sqlite_path)) for i in range(3)
+    ]
     sources = [project.create_datasource(connectors[0], f"s{i}", table="t") for i in range(3)]
     datasets = [project.create_dataset(f"d{i}", datasource=sources[0]) for i in range(2)]
     assert [c.id for c in project.list_connectors()] == [c.id for c in connectors]

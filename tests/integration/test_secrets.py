@@ -29,8 +29,13 @@ ALL_SECRETS = (SECRET, ROTATED, ODD, API_KEY)
 
 def forms(secret: str) -> set[str]:
     """The ways a secret could show up: as is, URL-quoted, JSON-escaped."""
-    return {secret, quote(secret, safe=""), quote_plus(secret), json.dumps(secret)[1:-1],
-            json.dumps(secret, ensure_ascii=False)[1:-1]}
+    return {
+        secret,
+        quote(secret, safe=""),
+        quote_plus(secret),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    }
 
 
 def leaks(text: str, secrets: tuple[str, ...] = ALL_SECRETS) -> list[str]:
@@ -74,14 +79,36 @@ def test_passwords_never_leave_the_platform(rec, project, platform, pg_database,
     con.close()
     base = f"/projects/{project.id}"
     bodies = {
-        "pg": {"driver": "postgresql", "host": PG_HOST, "port": PG_PORT, "username": PG_SCRAM_USER,
-               "password": SECRET, "database": pg_database},
-        "pg-odd": {"driver": "postgresql", "host": PG_HOST, "port": PG_PORT, "username": PG_SCRAM_USER,
-                   "password": ODD, "database": pg_database},
-        "maria": {"driver": "mysql", "host": MY_HOST, "port": MY_PORT, "username": MY_USER,
-                  "password": SECRET, "database": my_database},
-        "lite": {"driver": "sqlite", "database": str(sqlite_path), "password": SECRET,
-                 "secrets": {"api_key": API_KEY}},
+        "pg": {
+            "driver": "postgresql",
+            "host": PG_HOST,
+            "port": PG_PORT,
+            "username": PG_SCRAM_USER,
+            "password": SECRET,
+            "database": pg_database,
+        },
+        "pg-odd": {
+            "driver": "postgresql",
+            "host": PG_HOST,
+            "port": PG_PORT,
+            "username": PG_SCRAM_USER,
+            "password": ODD,
+            "database": pg_database,
+        },
+        "maria": {
+            "driver": "mysql",
+            "host": MY_HOST,
+            "port": MY_PORT,
+            "username": MY_USER,
+            "password": SECRET,
+            "database": my_database,
+        },
+        "lite": {
+            "driver": "sqlite",
+            "database": str(sqlite_path),
+            "password": SECRET,
+            "secrets": {"api_key": API_KEY},
+        },
     }
     ids = {}
     for name, body in bodies.items():
@@ -105,13 +132,18 @@ def test_passwords_never_leave_the_platform(rec, project, platform, pg_database,
         rec("GET", f"/connectors/{cid}/tables")
         rec("GET", f"/connectors/{cid}/tables", params={"database": "other"})
         rec("GET", f"/connectors/{cid}/files")
-        checked = rec("POST", f"{base}/datasources",
-                      json={"name": f"checked-{name}", "connector_id": cid, "table": "t"})
+        checked = rec(
+            "POST", f"{base}/datasources", json={"name": f"checked-{name}", "connector_id": cid, "table": "t"}
+        )
         assert checked.status_code == (201 if name == "lite" else 422), checked.text
-        unchecked = rec("POST", f"{base}/datasources",
-                        json={"name": f"unchecked-{name}", "connector_id": cid, "table": "t", "check": False})
-        job = rec("POST", f"{base}/datasets",
-                  json={"name": f"snap-{name}", "datasource_id": unchecked.json()["id"]})
+        unchecked = rec(
+            "POST",
+            f"{base}/datasources",
+            json={"name": f"unchecked-{name}", "connector_id": cid, "table": "t", "check": False},
+        )
+        job = rec(
+            "POST", f"{base}/datasets", json={"name": f"snap-{name}", "datasource_id": unchecked.json()["id"]}
+        )
         assert job.status_code == 202
         job_ids.append((name, job.json()["id"]))
     rec("GET", f"{base}/connectors")
@@ -139,17 +171,35 @@ def test_passwords_never_leave_the_platform(rec, project, platform, pg_database,
             rec("PATCH", f"/connectors/{cid}", json={"password": [ROTATED]}),
             rec("PATCH", f"/connectors/{cid}", json={"pasword": ROTATED}),
             rec("PATCH", f"/connectors/{cid}", json={"password": ROTATED, "port": "not-a-port"}),
-            rec("PATCH", f"/connectors/{cid}", data=f'{{"password": "{ROTATED}',
-                headers={"Content-Type": "application/json"}),
+            rec(
+                "PATCH",
+                f"/connectors/{cid}",
+                data=f'{{"password": "{ROTATED}',
+                headers={"Content-Type": "application/json"},
+            ),
         ]
         assert [r.status_code for r in refused] == [422, 422, 422, 400]
     refused = [
-        rec("POST", f"{base}/connectors", json={"name": "bad", "driver": "oracle", "host": "h",
-                                                 "password": ROTATED}),
-        rec("POST", f"{base}/connectors", json={"name": "bad", "driver": "postgresql",
-                                                 "host": f"http://user:{ROTATED}@[bad", "password": ROTATED}),
-        rec("POST", f"{base}/connectors", json={"name": "bad", "driver": "postgresql",
-                                                 "host": f"postgresql://user:{ROTATED}@db:5432/x"}),
+        rec(
+            "POST",
+            f"{base}/connectors",
+            json={"name": "bad", "driver": "oracle", "host": "h", "password": ROTATED},
+        ),
+        rec(
+            "POST",
+            f"{base}/connectors",
+            json={
+                "name": "bad",
+                "driver": "postgresql",
+                "host": f"http://user:{ROTATED}@[bad",
+                "password": ROTATED,
+            },
+        ),
+        rec(
+            "POST",
+            f"{base}/connectors",
+            json={"name": "bad", "driver": "postgresql", "host": f"postgresql://user:{ROTATED}@db:5432/x"},
+        ),
     ]
     assert [r.status_code for r in refused] == [422, 422, 422]
 
@@ -204,8 +254,9 @@ def test_the_sdk_never_sends_a_password_in_a_url(project, platform, pg_database)
     session.hooks["response"].append(lambda resp, *a, **k: sent.append(resp.request))
     client = pio.Client(url=platform.url, token=platform.token, session=session)
     mine = pio.Project.from_id(project.id, client=client)
-    connector = mine.create_sql_connector("pg", host=PG_HOST, port=PG_PORT, username=PG_SCRAM_USER,
-                                          password=SECRET, database=pg_database)
+    connector = mine.create_sql_connector(
+        "pg", host=PG_HOST, port=PG_PORT, username=PG_SCRAM_USER, password=SECRET, database=pg_database
+    )
     connector.test()
     assert sent
     for request in sent:

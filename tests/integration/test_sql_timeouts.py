@@ -42,7 +42,7 @@ def silent_port() -> Iterator[int]:
 
 @pytest.mark.parametrize("driver", ["mysql", "postgresql"])
 def test_a_silent_server_fails_the_test_within_the_time_limit(silent_port: int, driver: str) -> None:
-    """A server that accepts the connection but never speaks fails test() with connection_failed, in bounded time."""
+    """A server that accepts but never speaks fails test() with connection_failed, in bounded time."""
     config = SQLDriver.normalize_config(
         ConnectorConfig(type="sql", driver=driver, host="127.0.0.1", port=silent_port, username="someone")
     )

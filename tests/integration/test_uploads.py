@@ -18,14 +18,18 @@ import previsio_sdk as pio
 
 def sample_frame() -> pd.DataFrame:
     """Every basic column kind, each with a NULL in the middle row."""
-    return pd.DataFrame({
-        "i": pd.array([1, None, -(2**53)], dtype="Int64"),
-        "f": [1.5, np.nan, -2.25e300],
-        "s": ["a", None, "ç😀"],
-        "b": pd.array([True, None, False], dtype="boolean"),
-        "t": pd.to_datetime(["2024-01-02 03:04:05", None, "1999-12-31 23:59:59.123456"], format="ISO8601"),
-        "tz": pd.to_datetime(["2024-01-02T03:04:05Z", None, "1970-01-01T00:00:00Z"], format="ISO8601"),
-    })
+    return pd.DataFrame(
+        {
+            "i": pd.array([1, None, -(2**53)], dtype="Int64"),
+            "f": [1.5, np.nan, -2.25e300],
+            "s": ["a", None, "ç😀"],
+            "b": pd.array([True, None, False], dtype="boolean"),
+            "t": pd.to_datetime(
+                ["2024-01-02 03:04:05", None, "1999-12-31 23:59:59.123456"], format="ISO8601"
+            ),
+            "tz": pd.to_datetime(["2024-01-02T03:04:05Z", None, "1970-01-01T00:00:00Z"], format="ISO8601"),
+        }
+    )
 
 
 def test_a_dataframe_round_trips_with_values_dtypes_and_nulls(project):
@@ -51,8 +55,10 @@ def test_a_dataframe_round_trips_with_values_dtypes_and_nulls(project):
 def test_a_dataframe_with_an_index_and_many_rows_keeps_only_columns(project):
     """A 100 000-row DataFrame with a named index uploads its columns only, every row in order."""
     n = 100_000
-    df = pd.DataFrame({"k": np.arange(n, dtype="int64"), "v": np.arange(n) * 0.5}, index=pd.Index(
-        np.arange(n) + 7, name="idx"))
+    df = pd.DataFrame(
+        {"k": np.arange(n, dtype="int64"), "v": np.arange(n) * 0.5},
+        index=pd.Index(np.arange(n) + 7, name="idx"),
+    )
     ds = project.create_dataset("big", dataframe=df)
     assert ds.num_rows == n and ds.columns == ["k", "v"]
     back = ds.to_pandas()
@@ -72,8 +78,12 @@ def test_a_csv_file_upload_infers_column_types(project, tmp_path):
     ds = project.create_dataset("orders", file_name=path)
     assert ds.num_rows == 3 and ds.file_name == "orders.csv"
     assert [(c.name, c.type) for c in ds.schema] == [
-        ("id", "int64"), ("price", "double"), ("label", "string"), ("ordered_at", "timestamp[s]"),
-        ("paid", "bool")]
+        ("id", "int64"),
+        ("price", "double"),
+        ("label", "string"),
+        ("ordered_at", "timestamp[s]"),
+        ("paid", "bool"),
+    ]
     df = ds.to_pandas()
     assert df["id"].tolist() == [1, 2, 3]
     assert df["price"].isna().tolist() == [False, True, False]
@@ -92,13 +102,17 @@ def test_a_csv_file_name_given_as_str_with_upper_case_extension(project, tmp_pat
 
 def test_a_parquet_file_upload_keeps_its_arrow_types(project, tmp_path):
     """A Parquet upload keeps decimal, date, binary and list types and reads back equal to the file."""
-    table = pa.table({
-        "amount": pa.array([Decimal("12.34"), None, Decimal("-0.01")], pa.decimal128(10, 2)),
-        "day": pa.array([datetime(2024, 1, 1).date(), None, datetime(1900, 2, 28).date()], pa.date32()),
-        "raw": pa.array([b"\x00\xff", None, b""], pa.binary()),
-        "tags": pa.array([["a", "b"], None, []], pa.list_(pa.string())),
-        "at": pa.array([datetime(2024, 1, 1, tzinfo=timezone.utc), None, None], pa.timestamp("us", tz="UTC")),
-    })
+    table = pa.table(
+        {
+            "amount": pa.array([Decimal("12.34"), None, Decimal("-0.01")], pa.decimal128(10, 2)),
+            "day": pa.array([datetime(2024, 1, 1).date(), None, datetime(1900, 2, 28).date()], pa.date32()),
+            "raw": pa.array([b"\x00\xff", None, b""], pa.binary()),
+            "tags": pa.array([["a", "b"], None, []], pa.list_(pa.string())),
+            "at": pa.array(
+                [datetime(2024, 1, 1, tzinfo=timezone.utc), None, None], pa.timestamp("us", tz="UTC")
+            ),
+        }
+    )
     path = tmp_path / "typed.parquet"
     pq.write_table(table, path)
     ds = project.create_dataset("typed", file_name=path)
@@ -207,8 +221,11 @@ def test_download_to_a_path_writes_the_dataset_parquet(project, tmp_path):
 
 @pytest.mark.parametrize(
     ("name", "file_name"),
-    [("monthly sales", "monthly sales.parquet"), ("../../escape/2024", ".._.._escape_2024.parquet"),
-     ("a\\b", "a_b.parquet")],
+    [
+        ("monthly sales", "monthly sales.parquet"),
+        ("../../escape/2024", ".._.._escape_2024.parquet"),
+        ("a\\b", "a_b.parquet"),
+    ],
     ids=["plain", "slashes-and-dots", "backslash"],
 )
 def test_download_into_a_directory_names_the_file_after_the_dataset(project, tmp_path, name, file_name):

@@ -394,7 +394,7 @@ class TestDownload:
     def test_an_interrupted_transfer_leaves_no_file(
         self, client: pio.Client, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     ) -> None:
-        """A transfer cut in the middle raises ServerUnreachableError and leaves no target nor ``.part`` file."""
+        """A transfer cut in the middle raises ServerUnreachableError and leaves no target nor .part file."""
 
         class BrokenBody(io.BytesIO):
             def read(self, size: int | None = -1) -> bytes:
@@ -437,7 +437,7 @@ class TestTokenScope:
     def test_previsio_token_is_not_sent_to_a_url_other_than_previsio_url(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """PREVISIO_TOKEN belongs to PREVISIO_URL: an explicit other URL gets no token from the environment."""
+        """PREVISIO_TOKEN belongs to PREVISIO_URL: another explicit URL gets no token from the environment."""
         monkeypatch.setenv("PREVISIO_URL", "http://env.test")
         monkeypatch.setenv("PREVISIO_TOKEN", "env-token")
         assert pio.Client(url="http://elsewhere.test")._token is None
@@ -453,8 +453,10 @@ class TestTokenScope:
 class TestQueryParameterNamedPath:
     @responses.activate
     def test_a_query_parameter_may_be_called_path(self, client: pio.Client) -> None:
-        """get() takes its path positionally, so a query parameter named ``path`` (file listings) goes through."""
-        responses.get("http://previsio.test/api/v1/connectors/c1/files", json={"items": [], "total": 0,
-                      "page": 1, "page_size": 500})
+        """get() takes its path positionally, so a query parameter named ``path`` (file listings) passes."""
+        responses.get(
+            "http://previsio.test/api/v1/connectors/c1/files",
+            json={"items": [], "total": 0, "page": 1, "page_size": 500},
+        )
         assert list(client.iter_pages("/connectors/c1/files", path="2024/")) == []
         assert responses.calls[0].request.params["path"] == "2024/"

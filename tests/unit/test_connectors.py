@@ -88,8 +88,12 @@ class TestCreateSQLConnector:
         self, project: pio.Project, api: MockApi, host: str, driver: str, port: int
     ) -> None:
         """Without driver= or port=, a well-known port written in the host (db:5432) chooses the driver."""
-        api.add("POST", "/projects/p1/connectors", status=201, json=connector_payload(driver=driver, port=port))
-        project.create_sql_connector("warehouse", host=host, username="me", password=PASSWORD, database="sales")
+        api.add(
+            "POST", "/projects/p1/connectors", status=201, json=connector_payload(driver=driver, port=port)
+        )
+        project.create_sql_connector(
+            "warehouse", host=host, username="me", password=PASSWORD, database="sales"
+        )
         assert json_of(api.requests[0]) == sql_body(driver=driver, port=port, host=host)
 
     @pytest.mark.parametrize("port", [1234, None])
@@ -175,7 +179,7 @@ class TestSecrets:
 
 class TestListAndRetrieve:
     def test_is_listable_across_pages(self, project: pio.Project, api: MockApi) -> None:
-        """list_connectors follows the pages and returns objects of their type's class (Connector if unknown)."""
+        """list_connectors follows the pages and returns objects of their type's class (else Connector)."""
         api.add(
             "GET",
             "/projects/p1/connectors",

@@ -98,11 +98,13 @@ def parse_host(host: str | None, port: int | None, schemes: tuple[str, ...]) -> 
     if "://" in host and parsed.scheme.lower() not in schemes:
         raise Invalid(f"The host {host!r} is not a {' or '.join(schemes)} address.", {"field": "host"})
     if parsed.username or parsed.password:
-        raise Invalid("Give the user name and password as username= and password=, not in the host.",
-                      {"field": "host"})
+        raise Invalid(
+            "Give the user name and password as username= and password=, not in the host.", {"field": "host"}
+        )
     if parsed.path.strip("/") or parsed.query:
-        raise Invalid(f"The host {host!r} must not hold a path; set a root directory instead.",
-                      {"field": "host"})
+        raise Invalid(
+            f"The host {host!r} must not hold a path; set a root directory instead.", {"field": "host"}
+        )
     try:
         url_port = parsed.port
     except ValueError:
@@ -189,7 +191,7 @@ class FileDriver(Driver):
         prefix = root.rstrip("/") + "/" if root else ""
         full = full.rstrip("/")
         if prefix and full.startswith(prefix):
-            return full[len(prefix):]
+            return full[len(prefix) :]
         return full.lstrip("/") if not root or root == "/" else full
 
     def check_readable(self, fs: Any, full_path: str) -> None:
@@ -271,8 +273,10 @@ class FileDriver(Driver):
     # -- validation ------------------------------------------------------------------------------------------
     def normalize_source(self, spec: SourceSpec) -> SourceSpec:
         if spec.table or spec.request or spec.database:
-            raise Invalid(f"table=, request= and database= do not apply to a {self.type_name} datasource; "
-                          "give path=.", {"field": "table"})
+            raise Invalid(
+                f"table=, request= and database= do not apply to a {self.type_name} datasource; give path=.",
+                {"field": "table"},
+            )
         path = safe_relative_path(spec.path, allow_empty=False)
         bucket = self.normalize_bucket(spec.bucket)
         options = formats.normalize_options(spec.options)
@@ -281,7 +285,9 @@ class FileDriver(Driver):
         if fmt is None and compression != "zip" and not GLOB_CHARS.search(posixpath.basename(path)):
             raise Invalid(
                 f"Cannot tell the format of {path!r} from its name; pass format= one of "
-                f"{', '.join(formats.FORMATS)}.", {"field": "format"}, code="invalid_source",
+                f"{', '.join(formats.FORMATS)}.",
+                {"field": "format"},
+                code="invalid_source",
             )
         return SourceSpec(path=path, bucket=bucket, options=options)
 
@@ -338,8 +344,11 @@ class FileDriver(Driver):
                 break
         size = info.get("size")
         return {
-            "name": posixpath.basename(full), "path": self.relative(root, full),
-            "size": None if is_dir or size is None else int(size), "modified_at": modified, "is_dir": is_dir,
+            "name": posixpath.basename(full),
+            "path": self.relative(root, full),
+            "size": None if is_dir or size is None else int(size),
+            "modified_at": modified,
+            "is_dir": is_dir,
         }
 
     def _glob(self, fs: Any, root: str, pattern: str) -> list[str]:
@@ -413,10 +422,17 @@ class FileDriver(Driver):
                 files = self.resolve(fs, spec)
                 if check:
                     files = files[:1]
-                opened = stack.enter_context(formats.open_files(
-                    files, lambda p: self.open_file(fs, p), spec.options, batch_rows, check=check,
-                    spool_dir=self.spool_dir(), random_access=self.random_access,
-                ))
+                opened = stack.enter_context(
+                    formats.open_files(
+                        files,
+                        lambda p: self.open_file(fs, p),
+                        spec.options,
+                        batch_rows,
+                        check=check,
+                        spool_dir=self.spool_dir(),
+                        random_access=self.random_access,
+                    )
+                )
             yield pa.RecordBatchReader.from_batches(opened.schema, self._guarded(opened))
 
     def _guarded(self, reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:

@@ -89,11 +89,22 @@ OPTION_TYPES: dict[str, tuple[type, ...]] = {
 
 #: Types a ``column_types`` option may name.
 TYPE_NAMES: dict[str, pa.DataType] = {
-    "string": pa.string(), "str": pa.string(), "text": pa.string(),
-    "int": pa.int64(), "int64": pa.int64(), "integer": pa.int64(), "int32": pa.int32(),
-    "float": pa.float64(), "double": pa.float64(), "float64": pa.float64(), "float32": pa.float32(),
-    "bool": pa.bool_(), "boolean": pa.bool_(),
-    "date": pa.date32(), "timestamp": pa.timestamp("us"), "datetime": pa.timestamp("us"),
+    "string": pa.string(),
+    "str": pa.string(),
+    "text": pa.string(),
+    "int": pa.int64(),
+    "int64": pa.int64(),
+    "integer": pa.int64(),
+    "int32": pa.int32(),
+    "float": pa.float64(),
+    "double": pa.float64(),
+    "float64": pa.float64(),
+    "float32": pa.float32(),
+    "bool": pa.bool_(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "timestamp": pa.timestamp("us"),
+    "datetime": pa.timestamp("us"),
 }
 
 Opener = Callable[[str], AbstractContextManager[IO[bytes]]]
@@ -119,8 +130,9 @@ def normalize_options(options: dict[str, Any]) -> dict[str, Any]:
             )
         types = OPTION_TYPES[key]
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            raise Invalid(f"File option {key!r} must be a {types[0].__name__}.",
-                          {"field": "options", "option": key})
+            raise Invalid(
+                f"File option {key!r} must be a {types[0].__name__}.", {"field": "options", "option": key}
+            )
         out[key] = value
     fmt = out.get("format")
     if fmt is not None:
@@ -128,11 +140,13 @@ def normalize_options(options: dict[str, Any]) -> dict[str, Any]:
         fmt = {"ndjson": "jsonl", "json": "jsonl", "pq": "parquet", "csv.zip": "zip"}.get(fmt, fmt)
         out["format"] = fmt
         if fmt not in FORMATS:
-            raise Invalid(f"Unknown format {fmt!r}; known formats: {', '.join(FORMATS)}.",
-                          {"field": "format"})
+            raise Invalid(
+                f"Unknown format {fmt!r}; known formats: {', '.join(FORMATS)}.", {"field": "format"}
+            )
     if out.get("compression") not in (None, "gzip", "zip", "none"):
-        raise Invalid("compression must be 'gzip', 'zip' or 'none'.",
-                      {"field": "options", "option": "compression"})
+        raise Invalid(
+            "compression must be 'gzip', 'zip' or 'none'.", {"field": "options", "option": "compression"}
+        )
     for key in ("delimiter", "quotechar"):
         if key in out:
             value = {"\\t": "\t", "tab": "\t"}.get(out[key], out[key])
@@ -145,8 +159,9 @@ def normalize_options(options: dict[str, Any]) -> dict[str, Any]:
         try:
             out["encoding"] = codecs.lookup(out["encoding"]).name
         except LookupError:
-            raise Invalid(f"Unknown encoding {out['encoding']!r}.",
-                          {"field": "options", "option": "encoding"}) from None
+            raise Invalid(
+                f"Unknown encoding {out['encoding']!r}.", {"field": "options", "option": "encoding"}
+            ) from None
     if "block_size" in out and not (64 * 1024 <= out["block_size"] <= 1 << 30):
         raise Invalid("block_size must be between 65536 and 1073741824 bytes.", {"field": "options"})
     if "skip_rows" in out and out["skip_rows"] < 0:
@@ -302,7 +317,7 @@ def sniff_csv(sample: bytes, options: dict[str, Any], complete: bool, fmt: str) 
     lines = text.splitlines()
     if not complete and len(lines) > 1:
         lines = lines[:-1]  # the sample may end in the middle of a line
-    lines = lines[int(options.get("skip_rows", 0)):][:100]
+    lines = lines[int(options.get("skip_rows", 0)) :][:100]
     quotechar = options.get("quotechar", '"')
     delimiter = options.get("delimiter") or ("\t" if fmt == "tsv" else _detect_delimiter(lines, quotechar))
     rows = _rows(lines, delimiter, quotechar)
@@ -310,8 +325,9 @@ def sniff_csv(sample: bytes, options: dict[str, Any], complete: bool, fmt: str) 
     decimal = options.get("decimal") or _detect_decimal(rows[1:] if header is not False else rows, delimiter)
     if header is None:
         header = False if options.get("column_names") else _detect_header(rows, decimal)
-    return CsvDialect(encoding=encoding, delimiter=delimiter, quotechar=quotechar, header=header,
-                      decimal=decimal)
+    return CsvDialect(
+        encoding=encoding, delimiter=delimiter, quotechar=quotechar, header=header, decimal=decimal
+    )
 
 
 def _unique_names(names: list[str]) -> list[str]:
@@ -427,7 +443,7 @@ def _open_csv(stream: Any, name: str, fmt: str, ctx: ReadContext) -> pa.RecordBa
     skip = int(options.get("skip_rows", 0))
     given_names = options.get("column_names")
     text = sample.decode(encoding, errors="replace").lstrip("\ufeff")
-    first_rows = _rows(text.splitlines()[skip:skip + 1], dialect.delimiter, dialect.quotechar)
+    first_rows = _rows(text.splitlines()[skip : skip + 1], dialect.delimiter, dialect.quotechar)
     first_row = first_rows[0] if first_rows else []
     if given_names:
         names = _unique_names(list(given_names))
@@ -436,11 +452,15 @@ def _open_csv(stream: Any, name: str, fmt: str, ctx: ReadContext) -> pa.RecordBa
     else:
         names = [f"column_{i + 1}" for i in range(len(first_row))]
     read_options = pacsv.ReadOptions(
-        block_size=ctx.block_size, encoding=encoding if encoding not in ("utf-8", "utf-8-sig") else "utf8",
-        skip_rows=skip + (1 if dialect.header else 0), column_names=names,
+        block_size=ctx.block_size,
+        encoding=encoding if encoding not in ("utf-8", "utf-8-sig") else "utf8",
+        skip_rows=skip + (1 if dialect.header else 0),
+        column_names=names,
     )
     parse_options = pacsv.ParseOptions(
-        delimiter=dialect.delimiter, quote_char=dialect.quotechar, newlines_in_values=True,
+        delimiter=dialect.delimiter,
+        quote_char=dialect.quotechar,
+        newlines_in_values=True,
     )
     column_types: dict[str, pa.DataType] = {}
     if ctx.schema is not None:
@@ -448,12 +468,16 @@ def _open_csv(stream: Any, name: str, fmt: str, ctx: ReadContext) -> pa.RecordBa
     for col, typ in options.get("column_types", {}).items():
         column_types[col] = _column_type(typ)
     convert = {
-        "column_types": column_types, "decimal_point": dialect.decimal, "strings_can_be_null": True,
+        "column_types": column_types,
+        "decimal_point": dialect.decimal,
+        "strings_can_be_null": True,
     }
     if options.get("null_values") is not None:
         convert["null_values"] = options["null_values"]
     reader = pacsv.open_csv(
-        PrefixedStream(sample, stream), read_options=read_options, parse_options=parse_options,
+        PrefixedStream(sample, stream),
+        read_options=read_options,
+        parse_options=parse_options,
         convert_options=pacsv.ConvertOptions(**convert),
     )
     if ctx.dialect is None:
@@ -493,14 +517,25 @@ def _format_errors(name: str, fmt: str, when: str) -> Any:
     def guard() -> Iterator[None]:
         try:
             yield
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, UnicodeDecodeError,
-                gzip.BadGzipFile, zlib.error, EOFError, zipfile.BadZipFile, csv.Error) as exc:
+        except (
+            pa.ArrowInvalid,
+            pa.ArrowNotImplementedError,
+            pa.ArrowTypeError,
+            UnicodeDecodeError,
+            gzip.BadGzipFile,
+            zlib.error,
+            EOFError,
+            zipfile.BadZipFile,
+            csv.Error,
+        ) as exc:
             cls = InvalidSource if when == "open" else ReadFailed
             message = str(exc).strip().rstrip(".") or type(exc).__name__
             hint = ""
             if "conversion error" in message or "Could not convert" in message:
-                hint = (" The column types were inferred from the first block of the file; set options="
-                        "{'column_types': {'<column>': 'string'}} (or a wider type) or a larger block_size.")
+                hint = (
+                    " The column types were inferred from the first block of the file; set options="
+                    "{'column_types': {'<column>': 'string'}} (or a wider type) or a larger block_size."
+                )
             raise cls(f"{name!r} cannot be read as {fmt}: {message}.{hint}") from None
         except OSError as exc:
             # Arrow reports a corrupt compressed stream as a plain OSError without errno; a network or disk
@@ -577,8 +612,9 @@ def _zip_reader(
     for info, member_fmt in members:
         name = f"{display}!{info.filename}"
 
-        def open_member(c: ReadContext, info: zipfile.ZipInfo = info, name: str = name,
-                        member_fmt: str = member_fmt) -> pa.RecordBatchReader:
+        def open_member(
+            c: ReadContext, info: zipfile.ZipInfo = info, name: str = name, member_fmt: str = member_fmt
+        ) -> pa.RecordBatchReader:
             with _format_errors(name, _label(member_fmt, None), "open"):
                 stream = c.stack.enter_context(archive.open(info))
                 return _open_stream(stream, name, member_fmt, c)
@@ -687,8 +723,13 @@ def open_files(
     block_size = int(options.get("block_size", DEFAULT_BLOCK_SIZE))
     if check:
         block_size = min(block_size, CHECK_BLOCK_SIZE)
-    ctx = ReadContext(options=options, batch_rows=batch_rows, block_size=block_size, spool_dir=spool_dir,
-                      random_access=random_access)
+    ctx = ReadContext(
+        options=options,
+        batch_rows=batch_rows,
+        block_size=block_size,
+        spool_dir=spool_dir,
+        random_access=random_access,
+    )
     with ctx.stack:
         parts: list[Part] = []
         for path, display in paths:
@@ -716,4 +757,3 @@ __all__ = [
     "open_files",
     "sniff_csv",
 ]
-

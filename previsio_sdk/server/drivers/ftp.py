@@ -26,8 +26,10 @@ class FTPDriver(FileDriver):
         options = dict(config.options)
         unknown = sorted(set(options) - set(CONFIG_OPTIONS))
         if unknown:
-            raise Invalid(f"Unknown FTP connector options {unknown}; known: {list(CONFIG_OPTIONS)}.",
-                          {"field": "options"})
+            raise Invalid(
+                f"Unknown FTP connector options {unknown}; known: {list(CONFIG_OPTIONS)}.",
+                {"field": "options"},
+            )
         if "root" in options:
             options["root"] = normalize_root(options["root"])
         if not isinstance(options.get("tls", False), bool):
@@ -41,9 +43,13 @@ class FTPDriver(FileDriver):
 
         tls = {"tls": True} if self.config.options.get("tls") else {}
         fs = FTPFileSystem(
-            self.config.host, port=self.config.port or self.default_port,
-            username=self.config.username or None, password=self.config.secrets.get("password") or None,
-            timeout=self.connect_timeout, block_size=1 << 20, **tls,
+            self.config.host,
+            port=self.config.port or self.default_port,
+            username=self.config.username or None,
+            password=self.config.secrets.get("password") or None,
+            timeout=self.connect_timeout,
+            block_size=1 << 20,
+            **tls,
         )
         fs.previsio_home = fs.ftp.pwd()
         return fs

@@ -40,14 +40,18 @@ class HTTPDriver(FileDriver):
     def normalize_config(cls, config: ConnectorConfig) -> ConnectorConfig:
         base = (config.host or "").strip()
         if not base:
-            raise Invalid("An HTTP connector needs host= its base URL, such as https://files.example.com/data.",
-                          {"field": "host"})
+            raise Invalid(
+                "An HTTP connector needs host= its base URL, such as https://files.example.com/data.",
+                {"field": "host"},
+            )
         parts = urlsplit(base if "://" in base else f"https://{base}")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise Invalid(f"The base URL {base!r} must be an http or https URL.", {"field": "host"})
         if parts.username or parts.password:
-            raise Invalid("Give the user name and password as username= and password=, not in the URL.",
-                          {"field": "host"})
+            raise Invalid(
+                "Give the user name and password as username= and password=, not in the URL.",
+                {"field": "host"},
+            )
         if parts.query or parts.fragment:
             raise Invalid("The base URL must not have a query or a fragment.", {"field": "host"})
         try:
@@ -61,8 +65,10 @@ class HTTPDriver(FileDriver):
         if config.username and not config.secrets.get("password"):
             raise Invalid("Basic authentication needs a password with the username.", {"field": "password"})
         if config.secrets.get("token") and config.username:
-            raise Invalid("Give either username= and password= (basic) or token= (bearer), not both.",
-                          {"field": "token"})
+            raise Invalid(
+                "Give either username= and password= (basic) or token= (bearer), not both.",
+                {"field": "token"},
+            )
         if config.options:
             raise Invalid(f"Unknown HTTP connector options {sorted(config.options)}.", {"field": "options"})
         return config.evolve(host=url, port=port, database=None)
@@ -81,8 +87,11 @@ class HTTPDriver(FileDriver):
         if self.config.secrets.get("token"):
             storage["headers"] = {"Authorization": f"Bearer {self.config.secrets['token']}"}
         return HTTPFileSystem(
-            client_kwargs=client_kwargs, skip_instance_cache=True, use_listings_cache=False,
-            simple_links=False, **storage,
+            client_kwargs=client_kwargs,
+            skip_instance_cache=True,
+            use_listings_cache=False,
+            simple_links=False,
+            **storage,
         )
 
     def close_filesystem(self, fs: Any) -> None:
@@ -100,7 +109,7 @@ class HTTPDriver(FileDriver):
 
         prefix = root.rstrip("/") + "/"
         full = full.rstrip("/")
-        return unquote(full[len(prefix):]) if full.startswith(prefix) else unquote(full)
+        return unquote(full[len(prefix) :]) if full.startswith(prefix) else unquote(full)
 
     def test(self) -> TestOutcome:
         try:
@@ -152,8 +161,12 @@ class HTTPDriver(FileDriver):
         for err in _chain(exc):
             if isinstance(err, aiohttp.ClientResponseError):
                 cls = self.classify(err) or ConnectionFailed
-                reason = {401: "the server asks for other credentials", 403: "access is forbidden",
-                          404: "not found", 410: "gone"}.get(err.status, err.message)
+                reason = {
+                    401: "the server asks for other credentials",
+                    403: "access is forbidden",
+                    404: "not found",
+                    410: "gone",
+                }.get(err.status, err.message)
                 return cls, f"HTTP {err.status} from {self.describe()}: {reason}."
         return super()._classify(exc)
 

@@ -30,8 +30,9 @@ class LocalDriver(FileDriver):
         options = dict(config.options)
         unknown = sorted(set(options) - {"root"})
         if unknown:
-            raise Invalid(f"Unknown local connector options {unknown}; known: ['root'].",
-                          {"field": "options"})
+            raise Invalid(
+                f"Unknown local connector options {unknown}; known: ['root'].", {"field": "options"}
+            )
         options["root"] = normalize_root(options.get("root") or config.host, absolute=True)
         if config.secrets.get("password") or config.username:
             raise Invalid("A local connector takes no username or password.", {"field": "username"})
@@ -51,13 +52,19 @@ class LocalDriver(FileDriver):
         root = os.path.realpath(self.config.options.get("root") or "")
         allowed = self.allowed_roots()
         if not allowed:
-            raise Invalid("This platform allows no local connectors: its operator must list the directories "
-                          "they may read in PREVISIO_LOCAL_ROOTS.", {"field": "root"},
-                          code="root_not_allowed")
+            raise Invalid(
+                "This platform allows no local connectors: its operator must list the directories "
+                "they may read in PREVISIO_LOCAL_ROOTS.",
+                {"field": "root"},
+                code="root_not_allowed",
+            )
         if not any(_inside(root, a) for a in allowed):
-            raise Invalid(f"The root {self.config.options.get('root')!r} is not inside a directory this "
-                          f"platform allows ({', '.join(allowed)}).", {"field": "root"},
-                          code="root_not_allowed")
+            raise Invalid(
+                f"The root {self.config.options.get('root')!r} is not inside a directory this "
+                f"platform allows ({', '.join(allowed)}).",
+                {"field": "root"},
+                code="root_not_allowed",
+            )
         return root
 
     def check_config(self) -> None:
@@ -83,7 +90,9 @@ class LocalDriver(FileDriver):
         if not _inside(real, root):
             raise Invalid(
                 f"{self.relative(root, full_path)!r} leads out of the connector's root (a symbolic link); "
-                "it cannot be read.", {"field": "path"}, code="unsafe_path",
+                "it cannot be read.",
+                {"field": "path"},
+                code="unsafe_path",
             )
 
     def list_files(self, path: str = "", bucket: str | None = None) -> list[dict[str, Any]]:
@@ -102,8 +111,9 @@ class LocalDriver(FileDriver):
     def open_file(self, fs: Any, full: str) -> AbstractContextManager[IO[bytes]]:
         real = os.path.realpath(full)
         if not _inside(real, self.real_root()):
-            raise Invalid("The path leads out of the connector's root.", {"field": "path"},
-                          code="unsafe_path")
+            raise Invalid(
+                "The path leads out of the connector's root.", {"field": "path"}, code="unsafe_path"
+            )
         if os.path.isdir(real):
             raise InvalidSource(f"{self.relative(self.real_root(), full)!r} is a directory.")
         return open(real, "rb", buffering=1 << 20)

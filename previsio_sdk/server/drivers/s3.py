@@ -45,8 +45,10 @@ class S3Driver(FileDriver):
             if parts.scheme not in ("http", "https") or not parts.hostname:
                 raise Invalid(f"The S3 endpoint {host!r} must be an http(s) URL.", {"field": "host"})
             if parts.username or parts.password:
-                raise Invalid("Give the access key as username= and the secret as password=, not in the URL.",
-                              {"field": "host"})
+                raise Invalid(
+                    "Give the access key as username= and the secret as password=, not in the URL.",
+                    {"field": "host"},
+                )
             try:
                 url_port = parts.port
             except ValueError:
@@ -55,13 +57,17 @@ class S3Driver(FileDriver):
             netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
             host = f"{parts.scheme}://{netloc}{f':{port}' if port else ''}{parts.path.rstrip('/')}"
         if bool(config.username) != bool(config.secrets.get("password")):
-            raise Invalid("Give both the access key (username=) and the secret key (password=), or neither.",
-                          {"field": "password"})
+            raise Invalid(
+                "Give both the access key (username=) and the secret key (password=), or neither.",
+                {"field": "password"},
+            )
         options = dict(config.options)
         unknown = sorted(set(options) - set(CONFIG_OPTIONS))
         if unknown:
-            raise Invalid(f"Unknown S3 connector options {unknown}; known: {list(CONFIG_OPTIONS)}.",
-                          {"field": "options"})
+            raise Invalid(
+                f"Unknown S3 connector options {unknown}; known: {list(CONFIG_OPTIONS)}.",
+                {"field": "options"},
+            )
         if options.get("bucket"):
             options["bucket"] = check_bucket(options["bucket"], "options")
         if "root" in options:
@@ -79,16 +85,23 @@ class S3Driver(FileDriver):
         if options.get("region"):
             client_kwargs["region_name"] = options["region"]
         config_kwargs: dict[str, Any] = {
-            "connect_timeout": self.connect_timeout, "read_timeout": 120,
+            "connect_timeout": self.connect_timeout,
+            "read_timeout": 120,
             "retries": {"max_attempts": 2, "mode": "standard"},
         }
         if options.get("addressing_style"):
             config_kwargs["s3"] = {"addressing_style": options["addressing_style"]}
         fs = s3fs.S3FileSystem(
-            anon=key is None, key=key, secret=self.config.secrets.get("password") or None,
-            token=self.config.secrets.get("session_token") or None, endpoint_url=self.config.host,
-            client_kwargs=client_kwargs, config_kwargs=config_kwargs, skip_instance_cache=True,
-            use_listings_cache=False, default_block_size=8 << 20,
+            anon=key is None,
+            key=key,
+            secret=self.config.secrets.get("password") or None,
+            token=self.config.secrets.get("session_token") or None,
+            endpoint_url=self.config.host,
+            client_kwargs=client_kwargs,
+            config_kwargs=config_kwargs,
+            skip_instance_cache=True,
+            use_listings_cache=False,
+            default_block_size=8 << 20,
         )
         fs.retries = 2
         return fs
@@ -116,8 +129,16 @@ class S3Driver(FileDriver):
             with self.connected() as fs, self.errors():
                 buckets = fs.ls("", detail=True)
             return sorted(
-                ({"name": b["name"].rstrip("/"), "path": b["name"].rstrip("/"), "size": None,
-                  "modified_at": b.get("CreationDate"), "is_dir": True} for b in buckets),
+                (
+                    {
+                        "name": b["name"].rstrip("/"),
+                        "path": b["name"].rstrip("/"),
+                        "size": None,
+                        "modified_at": b.get("CreationDate"),
+                        "is_dir": True,
+                    }
+                    for b in buckets
+                ),
                 key=lambda e: e["name"],
             )
         return super().list_files(path, bucket)

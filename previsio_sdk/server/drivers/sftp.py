@@ -34,12 +34,16 @@ def load_private_key(text: str, passphrase: str | None) -> paramiko.PKey:
         try:
             return cls.from_private_key(io.StringIO(text.strip() + "\n"), password=passphrase or None)
         except paramiko.PasswordRequiredException:
-            raise Invalid("The private key is encrypted: give its passphrase too.",
-                          {"field": "private_key"}) from None
+            raise Invalid(
+                "The private key is encrypted: give its passphrase too.", {"field": "private_key"}
+            ) from None
         except (paramiko.SSHException, ValueError, IndexError, TypeError):
             continue
-    raise Invalid("The private key is not a supported key (Ed25519, ECDSA or RSA, OpenSSH or PEM format), "
-                  "or its passphrase is wrong.", {"field": "private_key"})
+    raise Invalid(
+        "The private key is not a supported key (Ed25519, ECDSA or RSA, OpenSSH or PEM format), "
+        "or its passphrase is wrong.",
+        {"field": "private_key"},
+    )
 
 
 class PinnedHostKey(paramiko.MissingHostKeyPolicy):
@@ -99,14 +103,16 @@ class PipelinedSFTPFile(io.RawIOBase):
         start = self._pos - self._buffer_start
         if not (0 <= start < len(self._buffer)):
             length = min(max(self._window, len(view)), self._size - self._pos)
-            chunks = [(off, min(32768, self._pos + length - off))
-                      for off in range(self._pos, self._pos + length, 32768)]
+            chunks = [
+                (off, min(32768, self._pos + length - off))
+                for off in range(self._pos, self._pos + length, 32768)
+            ]
             self._buffer = b"".join(self._remote.readv(chunks))
             self._buffer_start, start = self._pos, 0
             if not self._buffer:
                 return 0
         n = min(len(view), len(self._buffer) - start)
-        view[:n] = self._buffer[start:start + n]
+        view[:n] = self._buffer[start : start + n]
         self._pos += n
         return n
 
@@ -158,15 +164,19 @@ class SFTPDriver(FileDriver):
         options = dict(config.options)
         unknown = sorted(set(options) - set(CONFIG_OPTIONS))
         if unknown:
-            raise Invalid(f"Unknown SFTP connector options {unknown}; known: {list(CONFIG_OPTIONS)}.",
-                          {"field": "options"})
+            raise Invalid(
+                f"Unknown SFTP connector options {unknown}; known: {list(CONFIG_OPTIONS)}.",
+                {"field": "options"},
+            )
         if "root" in options:
             options["root"] = normalize_root(options["root"])
         if options.get("host_key") is not None:
             parts = str(options["host_key"]).split()
             if len(parts) < 2 or not parts[0].startswith(("ssh-", "ecdsa-")):
-                raise Invalid("host_key must be an OpenSSH public key line such as 'ssh-ed25519 AAAA...'.",
-                              {"field": "options"})
+                raise Invalid(
+                    "host_key must be an OpenSSH public key line such as 'ssh-ed25519 AAAA...'.",
+                    {"field": "options"},
+                )
             options["host_key"] = " ".join(parts[:2])
         return config.evolve(host=host, port=port or cls.default_port, options=options, database=None)
 
@@ -177,9 +187,15 @@ class SFTPDriver(FileDriver):
             pkey = load_private_key(secrets["private_key"], secrets.get("passphrase"))
         pinned = self.config.options.get("host_key")
         fs = _sftp_filesystem_class()(
-            self.config.host, port=self.config.port or self.default_port, username=self.config.username,
-            password=secrets.get("password") or None, pkey=pkey, timeout=self.connect_timeout,
-            banner_timeout=self.connect_timeout, auth_timeout=self.connect_timeout, allow_agent=False,
+            self.config.host,
+            port=self.config.port or self.default_port,
+            username=self.config.username,
+            password=secrets.get("password") or None,
+            pkey=pkey,
+            timeout=self.connect_timeout,
+            banner_timeout=self.connect_timeout,
+            auth_timeout=self.connect_timeout,
+            allow_agent=False,
             look_for_keys=False,
             missing_host_key=PinnedHostKey(pinned) if pinned else paramiko.AutoAddPolicy(),
             skip_instance_cache=True,

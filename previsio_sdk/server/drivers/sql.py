@@ -40,9 +40,9 @@ from .base import (
 Converter = Callable[[Any], Any]
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Dialects
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 class Dialect:
     """What differs between SQL databases: URLs, catalog queries, types and error codes."""
 
@@ -135,17 +135,27 @@ class PostgresDialect(Dialect):
     def adbc_uri(self, config: ConnectorConfig, database: str | None, timeout: int) -> str:
         """libpq URI for the ADBC driver (credentials percent-encoded)."""
         url = URL.create(
-            "postgresql", username=config.username or None, password=config.secrets.get("password") or None,
-            host=config.host, port=config.port or self.default_port, database=database or config.database or None,
+            "postgresql",
+            username=config.username or None,
+            password=config.secrets.get("password") or None,
+            host=config.host,
+            port=config.port or self.default_port,
+            database=database or config.database or None,
         )
         # libpq decodes %20 but not "+" in URI parameters, so the query string is encoded here.
-        params = {"connect_timeout": str(timeout), "options": self.LIBPQ_OPTIONS, "application_name": "previsio"}
+        params = {
+            "connect_timeout": str(timeout),
+            "options": self.LIBPQ_OPTIONS,
+            "application_name": "previsio",
+        }
         query = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
         return f"{url.render_as_string(hide_password=False)}?{query}"
 
     def list_databases(self, conn: Connection) -> list[str]:
         rows = conn.execute(
-            sa.text("SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn ORDER BY datname")
+            sa.text(
+                "SELECT datname FROM pg_database WHERE NOT datistemplate AND datallowconn ORDER BY datname"
+            )
         )
         return [r[0] for r in rows]
 
@@ -184,7 +194,8 @@ def _adbc_available() -> bool:
 
 
 #: Bytes of COPY data per Arrow batch on the PostgreSQL fast path: small enough to keep a snapshot's memory
-#: flat, large enough to keep per-batch overhead negligible (measured: 16 MB batches cost 75 MB more peak RSS).
+#: flat, large enough to keep per-batch overhead negligible (measured: 16 MB batches cost 75 MB more peak
+#: RSS).
 ADBC_BATCH_BYTES = 4 * 1024 * 1024
 
 
@@ -237,19 +248,22 @@ def _adbc_field_plan(field: pa.Field) -> tuple[pa.Field, ArrayConverter | None]:
                     return pc.cast(storage, target)
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
                     return _column_array(
-                        [None if v is None else Decimal(v) for v in storage.to_pylist()], target, None)
+                        [None if v is None else Decimal(v) for v in storage.to_pylist()], target, None
+                    )
 
             return pa.field(field.name, target), to_decimal
         if name == "arrow.uuid":
             return pa.field(field.name, pa.string()), lambda a: pa.array(
-                [None if v is None else str(v) for v in a.to_pylist()], pa.string())
+                [None if v is None else str(v) for v in a.to_pylist()], pa.string()
+            )
         storage_type = typ.storage_type
         if pa.types.is_string(storage_type) or pa.types.is_large_string(storage_type):
             return pa.field(field.name, pa.string()), lambda a: a.storage.cast(pa.string())
         return pa.field(field.name, storage_type), lambda a: a.storage
     if pa.types.is_interval(typ):
         return pa.field(field.name, pa.duration("us")), lambda a: pa.array(
-            [_interval_to_us(v) for v in a.to_pylist()], pa.duration("us"))
+            [_interval_to_us(v) for v in a.to_pylist()], pa.duration("us")
+        )
     return pa.field(field.name, typ), None
 
 
@@ -265,8 +279,11 @@ class MySQLDialect(Dialect):
         # TIMESTAMP values come in the session's time zone: UTC makes them instants, whatever the server's.
         # pymysql's connect_timeout covers the TCP connect only; a server that accepts and stays silent (not a
         # MySQL server) would hang the handshake, so reads time out too (rows stream well within this).
-        return {"connect_timeout": timeout, "read_timeout": 3 * timeout,
-                "init_command": "SET time_zone = '+00:00'"}
+        return {
+            "connect_timeout": timeout,
+            "read_timeout": 3 * timeout,
+            "init_command": "SET time_zone = '+00:00'",
+        }
 
     def list_databases(self, conn: Connection) -> list[str]:
         hidden = {"information_schema", "performance_schema", "mysql", "sys"}
@@ -282,10 +299,17 @@ class MySQLDialect(Dialect):
         except AttributeError:  # pragma: no cover - pymysql internals moved
             flags = [0] * len(cursor.description)
         out: list[tuple[pa.DataType | None, Converter | None]] = []
-        for (_name, code, _disp, size, _prec, scale, _null), flag in zip(cursor.description, flags):
+        for (_name, code, _disp, size, _prec, scale, _null), flag in zip(
+            cursor.description, flags, strict=True
+        ):
             unsigned = bool(flag & 32)
-            ints = {1: (pa.int8(), pa.uint8()), 2: (pa.int16(), pa.uint16()), 3: (pa.int32(), pa.uint32()),
-                    9: (pa.int32(), pa.uint32()), 8: (pa.int64(), pa.uint64())}
+            ints = {
+                1: (pa.int8(), pa.uint8()),
+                2: (pa.int16(), pa.uint16()),
+                3: (pa.int32(), pa.uint32()),
+                9: (pa.int32(), pa.uint32()),
+                8: (pa.int64(), pa.uint64()),
+            }
             if code in ints:
                 out.append((ints[code][1 if unsigned else 0], None))
             elif code == 4:
@@ -395,9 +419,9 @@ def _sa_type_to_arrow(t: sa.types.TypeEngine[Any]) -> pa.DataType | None:
     return None
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # Rows to Arrow
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 def _column_array(values: Sequence[Any], typ: pa.DataType | None, convert: Converter | None) -> pa.Array:
     if convert is not None:
         values = [convert(v) for v in values]
@@ -411,8 +435,9 @@ def _column_array(values: Sequence[Any], typ: pa.DataType | None, convert: Conve
             quantum = Decimal(1).scaleb(-typ.scale)
             wide = Context(prec=200)  # the default context refuses to quantize past 28 digits
             try:
-                rounded = [None if v is None else Decimal(v).quantize(quantum, ROUND_HALF_EVEN, wide)
-                           for v in values]
+                rounded = [
+                    None if v is None else Decimal(v).quantize(quantum, ROUND_HALF_EVEN, wide) for v in values
+                ]
             except ArithmeticError:  # Infinity
                 raise pa.ArrowInvalid(f"A value of the column cannot be stored as {typ}.") from None
             return pa.array(rounded, type=typ)  # too many digits: ArrowInvalid, never a wrapped-around value
@@ -428,7 +453,7 @@ def rows_to_batch(
     schema: pa.Schema | None,
 ) -> pa.RecordBatch:
     """Build a record batch from DB-API rows; with ``schema``, columns are made to match it."""
-    columns = list(zip(*rows)) if rows else [() for _ in names]
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
     arrays = []
     for i, values in enumerate(columns):
         typ, convert = types[i]
@@ -454,9 +479,9 @@ def _unique_names(names: Sequence[str]) -> list[str]:
     return out
 
 
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 # The driver
-# ---------------------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------------------------
 _WRITE_STATEMENT = re.compile(
     r"^\s*(insert|update|delete|merge|create|alter|drop|truncate|grant|revoke|copy|call|do|replace|lock|vacuum)\b",
     re.IGNORECASE,
@@ -469,8 +494,10 @@ def _parse_host(host: str | None, port: int | None) -> tuple[str | None, int | N
         return host, port
     host = host.strip()
     if "@" in host:  # "user:password@db": refused without echoing it, since the host is shown back everywhere
-        raise Invalid("The host may not hold credentials (user:password@host): pass username= and password=.",
-                      {"field": "host"})
+        raise Invalid(
+            "The host may not hold credentials (user:password@host): pass username= and password=.",
+            {"field": "host"},
+        )
     if "://" in host or (":" in host and host.count(":") == 1):
         try:
             parsed = urlparse(host if "://" in host else f"//{host}")  # "http://[x" raises too
@@ -515,8 +542,10 @@ class SQLDriver(Driver):
             )
         if driver == "sqlite":
             if not config.database:
-                raise Invalid("An SQLite connector needs database= the path of the database file.",
-                              {"field": "database"})
+                raise Invalid(
+                    "An SQLite connector needs database= the path of the database file.",
+                    {"field": "database"},
+                )
             if not Path(config.database).is_absolute():
                 raise Invalid(
                     f"The SQLite path {config.database!r} must be absolute on the platform's machine.",
@@ -536,11 +565,14 @@ class SQLDriver(Driver):
         if spec.path or spec.bucket:
             raise Invalid("path= and bucket= do not apply to an SQL datasource.", {"field": "path"})
         if spec.request and _WRITE_STATEMENT.match(spec.request):
-            raise Invalid("A request datasource must be a read-only query (SELECT/WITH).", {"field": "request"},
-                          code="invalid_source")
+            raise Invalid(
+                "A request datasource must be a read-only query (SELECT/WITH).",
+                {"field": "request"},
+                code="invalid_source",
+            )
         return spec
 
-    # -- connections ------------------------------------------------------------------------------------------
+    # -- connections -----------------------------------------------------------------------------------------
     def _engine(self, database: str | None = None) -> Engine:
         return sa.create_engine(
             self.dialect.url(self.config, database),
@@ -575,7 +607,7 @@ class SQLDriver(Driver):
             # A value its column's type cannot hold ("not a date" in an SQLite DATE column): the data's fault.
             raise ReadFailed(self.redact(f"A value cannot be read as its column's type: {exc}")) from None
 
-    # -- operations -------------------------------------------------------------------------------------------
+    # -- operations ------------------------------------------------------------------------------------------
     def test(self) -> TestOutcome:
         try:
             with self._connect() as conn:
@@ -657,7 +689,11 @@ class SQLDriver(Driver):
             else:
                 cls = ReadFailed
             server_line = re.search(r"ERROR:\s+(.+)", text)
-            message = server_line.group(1).strip() if server_line else re.sub(r"^[A-Z_]+: (\[libpq\] )?", "", text.strip())
+            message = (
+                server_line.group(1).strip()
+                if server_line
+                else re.sub(r"^[A-Z_]+: (\[libpq\] )?", "", text.strip())
+            )
             raise cls(self.redact(message)) from None
 
     @contextmanager
@@ -674,7 +710,9 @@ class SQLDriver(Driver):
         handles: list[Any] = []
         try:
             with self._adbc_errors():
-                db = adbc_driver_postgresql.connect(dialect.adbc_uri(self.config, spec.database, self.connect_timeout))
+                db = adbc_driver_postgresql.connect(
+                    dialect.adbc_uri(self.config, spec.database, self.connect_timeout)
+                )
                 handles.append(db)
                 conn = adbc_driver_manager.AdbcConnection(db)
                 handles.append(conn)
@@ -692,7 +730,10 @@ class SQLDriver(Driver):
                     for batch in source:
                         if batch.num_rows == 0:
                             continue
-                        arrays = [conv(col) if conv else col for col, (_f, conv) in zip(batch.columns, plans)]
+                        arrays = [
+                            conv(col) if conv else col
+                            for col, (_f, conv) in zip(batch.columns, plans, strict=True)
+                        ]
                         yield pa.RecordBatch.from_arrays(arrays, schema=schema)
 
             yield pa.RecordBatchReader.from_batches(schema, batches())
@@ -737,7 +778,10 @@ class SQLDriver(Driver):
         uri = f"mysql://{auth}{cfg.host}:{cfg.port or self.dialect.default_port}/{database}"
         try:
             source = connectorx.read_sql(
-                uri, self._source_query(spec), return_type="arrow_stream", batch_size=batch_rows,
+                uri,
+                self._source_query(spec),
+                return_type="arrow_stream",
+                batch_size=batch_rows,
                 pre_execution_query=["SET SESSION TRANSACTION READ ONLY", "SET time_zone = '+00:00'"],
             )
         except (KeyboardInterrupt, SystemExit):
@@ -745,7 +789,7 @@ class SQLDriver(Driver):
         except BaseException as exc:  # noqa: BLE001 - RuntimeError or PanicException, with text only
             raise self._connectorx_error(exc) from None
         fields = []
-        for field, (typ, _conv) in zip(source.schema, declared):
+        for field, (typ, _conv) in zip(source.schema, declared, strict=True):
             target = field.type
             if typ is not None and pa.types.is_decimal(typ) and pa.types.is_decimal(field.type):
                 target = typ
@@ -779,7 +823,9 @@ class SQLDriver(Driver):
             cls = SourceNotFound
         elif "syntax" in text or "Unknown column" in text or "READ ONLY" in text.upper():
             cls = InvalidSource
-        elif any(k in text for k in ("Connection refused", "timed out", "lookup", "Lost connection", "gone away")):
+        elif any(
+            k in text for k in ("Connection refused", "timed out", "lookup", "Lost connection", "gone away")
+        ):
             cls = ConnectionFailed
         else:
             cls = ReadFailed
@@ -813,7 +859,7 @@ class SQLDriver(Driver):
             names = _unique_names(list(result.keys()))
             types = self.dialect.arrow_types(result.cursor)
             if declared is not None:
-                types = [(d, None) if d is not None else t for d, t in zip(declared, types)]
+                types = [(d, None) if d is not None else t for d, t in zip(declared, types, strict=True)]
             partitions = result.partitions(batch_rows)
             first = next(partitions, [])
             first_batch = rows_to_batch(first, names, types, None)
@@ -827,4 +873,3 @@ class SQLDriver(Driver):
                         yield rows_to_batch(rows, names, types, schema)
 
             yield pa.RecordBatchReader.from_batches(schema, batches())
-

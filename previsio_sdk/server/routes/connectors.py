@@ -31,9 +31,19 @@ def connector_public(platform: Any, row: Connector) -> ConnectorPublic:
     """The public view of a connector: which secrets are set, never their values."""
     secret_names = sorted(platform.vault.decrypt(row.secret_enc)) if row.secret_enc else []
     return ConnectorPublic(
-        id=row.id, project_id=row.project_id, name=row.name, type=row.type, driver=row.driver, host=row.host,
-        port=row.port, username=row.username, database=row.database, options=row.options or {},
-        has_password="password" in secret_names, secret_fields=secret_names, created_at=row.created_at,
+        id=row.id,
+        project_id=row.project_id,
+        name=row.name,
+        type=row.type,
+        driver=row.driver,
+        host=row.host,
+        port=row.port,
+        username=row.username,
+        database=row.database,
+        options=row.options or {},
+        has_password="password" in secret_names,
+        secret_fields=secret_names,
+        created_at=row.created_at,
     )
 
 
@@ -51,15 +61,30 @@ def create_connector(
     """Create a connector; its settings are checked by its driver, nothing is contacted."""
     project = project_for(session, user, project_id)
     cls = driver_class(body.type)
-    config = cls.normalize_config(ConnectorConfig(
-        type=body.type, driver=body.driver, host=body.host, port=body.port, username=body.username,
-        database=body.database, options=dict(body.options), secrets=_secrets(body.password, body.secrets),
-    ))
+    config = cls.normalize_config(
+        ConnectorConfig(
+            type=body.type,
+            driver=body.driver,
+            host=body.host,
+            port=body.port,
+            username=body.username,
+            database=body.database,
+            options=dict(body.options),
+            secrets=_secrets(body.password, body.secrets),
+        )
+    )
     cls(config, settings=platform.settings).check_config()
     ensure_unique_name(session, Connector, project.id, body.name, "connector")
     row = Connector(
-        project_id=project.id, name=body.name, type=config.type, driver=config.driver, host=config.host,
-        port=config.port, username=config.username, database=config.database, options=config.options,
+        project_id=project.id,
+        name=body.name,
+        type=config.type,
+        driver=config.driver,
+        host=config.host,
+        port=config.port,
+        username=config.username,
+        database=config.database,
+        options=config.options,
         secret_enc=platform.vault.encrypt(config.secrets),
     )
     session.add(row)
@@ -73,14 +98,20 @@ def list_connectors(
 ) -> dict:
     """The connectors of a project, oldest first."""
     project = project_for(session, user, project_id)
-    stmt = select(Connector).where(Connector.project_id == project.id).order_by(Connector.created_at, Connector.id)
+    stmt = (
+        select(Connector)
+        .where(Connector.project_id == project.id)
+        .order_by(Connector.created_at, Connector.id)
+    )
     rows, total = paginate(session, stmt, params)
     items = [connector_public(platform, r) for r in rows]
     return {"items": items, "total": total, "page": params.page, "page_size": params.page_size}
 
 
 @router.get("/connectors/{connector_id}", response_model=ConnectorPublic)
-def get_connector(connector_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep) -> ConnectorPublic:
+def get_connector(
+    connector_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep
+) -> ConnectorPublic:
     """One connector."""
     return connector_public(platform, resource_for(session, user, Connector, connector_id, "connector"))
 
@@ -100,7 +131,9 @@ def update_connector(
     if "host" in changes and "port" not in changes and merged["driver"] != "sqlite":
         merged["port"] = None if "://" in (changes["host"] or "") else merged["port"]
     config = driver_class(row.type).normalize_config(
-        ConnectorConfig(type=row.type, secrets=secrets, **{**merged, "options": dict(merged["options"] or {})})
+        ConnectorConfig(
+            type=row.type, secrets=secrets, **{**merged, "options": dict(merged["options"] or {})}
+        )
     )
     driver_class(row.type)(config, settings=platform.settings).check_config()
     if body.name is not None:
@@ -114,7 +147,9 @@ def update_connector(
 
 @router.delete("/connectors/{connector_id}", status_code=204)
 def delete_connector(
-    connector_id: str, session: SessionDep, user: CurrentUser,
+    connector_id: str,
+    session: SessionDep,
+    user: CurrentUser,
     force: Annotated[bool, Query(description="Also delete the datasources that use it.")] = False,
 ) -> Response:
     """Delete a connector; refused while datasources use it, unless ``force``."""
@@ -134,7 +169,9 @@ def delete_connector(
 
 
 @router.post("/connectors/{connector_id}/test", response_model=ConnectorTest)
-def test_connector(connector_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep) -> ConnectorTest:
+def test_connector(
+    connector_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep
+) -> ConnectorTest:
     """Try to connect; a failure is reported in the body (``ok: false``), not as an error status."""
     row = resource_for(session, user, Connector, connector_id, "connector")
     outcome = build_driver(platform, row).test()
@@ -142,7 +179,9 @@ def test_connector(connector_id: str, session: SessionDep, user: CurrentUser, pl
 
 
 @router.get("/connectors/{connector_id}/databases", response_model=NameList)
-def list_databases(connector_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep) -> NameList:
+def list_databases(
+    connector_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep
+) -> NameList:
     """The databases the connector's credentials can see."""
     row = resource_for(session, user, Connector, connector_id, "connector")
     return NameList(items=build_driver(platform, row).list_databases())
@@ -150,7 +189,10 @@ def list_databases(connector_id: str, session: SessionDep, user: CurrentUser, pl
 
 @router.get("/connectors/{connector_id}/tables", response_model=NameList)
 def list_tables(
-    connector_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep,
+    connector_id: str,
+    session: SessionDep,
+    user: CurrentUser,
+    platform: PlatformDep,
     database: Annotated[str | None, Query(max_length=1000, pattern=NO_NUL)] = None,
 ) -> NameList:
     """The tables (and views) of a database; the connector's default database when none is given."""
@@ -160,7 +202,11 @@ def list_tables(
 
 @router.get("/connectors/{connector_id}/files", response_model=Page[FileEntry])
 def list_files(
-    connector_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep, params: PageDep,
+    connector_id: str,
+    session: SessionDep,
+    user: CurrentUser,
+    platform: PlatformDep,
+    params: PageDep,
     path: Annotated[str, Query(max_length=4000, pattern=NO_NUL)] = "",
     bucket: Annotated[str | None, Query(max_length=1000, pattern=NO_NUL)] = None,
 ) -> dict:
@@ -168,5 +214,9 @@ def list_files(
     row = resource_for(session, user, Connector, connector_id, "connector")
     entries = build_driver(platform, row).list_files(path, bucket)
     start = (params.page - 1) * params.page_size
-    return {"items": entries[start:start + params.page_size], "total": len(entries), "page": params.page,
-            "page_size": params.page_size}
+    return {
+        "items": entries[start : start + params.page_size],
+        "total": len(entries),
+        "page": params.page,
+        "page_size": params.page_size,
+    }

@@ -26,8 +26,10 @@ def _ensure_free_name(session: SessionDep, project_id: str, name: str) -> None:
     existing = session.scalar(select(Dataset).where(Dataset.project_id == project_id, Dataset.name == name))
     if existing is not None:
         what = "A dataset" if existing.status == "ready" else "A snapshot in progress"
-        raise Conflict(f"{what} named {name!r} already exists in this project (id {existing.id}).",
-                       {"existing_id": existing.id, "name": name})
+        raise Conflict(
+            f"{what} named {name!r} already exists in this project (id {existing.id}).",
+            {"existing_id": existing.id, "name": name},
+        )
 
 
 def _ready(session: SessionDep, user: CurrentUser, dataset_id: str) -> Dataset:
@@ -61,8 +63,12 @@ def create_snapshot(
     "/projects/{project_id}/datasets/upload",
     status_code=202,
     response_model=JobPublic,
-    openapi_extra={"requestBody": {"required": True, "content": {
-        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
 )
 async def upload_dataset(
     request: Request,
@@ -71,7 +77,9 @@ async def upload_dataset(
     user: CurrentUser,
     platform: PlatformDep,
     name: Annotated[str, Query(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")],
-    format: Annotated[Literal["csv", "parquet"] | None, Query(description="From file_name when omitted.")] = None,
+    format: Annotated[
+        Literal["csv", "parquet"] | None, Query(description="From file_name when omitted.")
+    ] = None,
     file_name: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Job:
     """Upload a CSV or Parquet file (the raw request body) as a new dataset; answers with the job to poll."""
@@ -81,8 +89,10 @@ async def upload_dataset(
         raise Invalid("The dataset name must hold printable characters.", {"field": "name"})
     fmt = format or UPLOAD_FORMATS.get(Path(file_name or "").suffix.lower())
     if fmt is None:
-        raise Invalid("Cannot tell the file's format; pass format=csv|parquet or a file_name ending so.",
-                      {"field": "format"})
+        raise Invalid(
+            "Cannot tell the file's format; pass format=csv|parquet or a file_name ending so.",
+            {"field": "format"},
+        )
     limit = platform.settings.max_upload_bytes
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -97,7 +107,9 @@ async def upload_dataset(
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > limit:
-                    raise PlatformError(413, "payload_too_large", f"The upload exceeds the limit of {limit} bytes.")
+                    raise PlatformError(
+                        413, "payload_too_large", f"The upload exceeds the limit of {limit} bytes."
+                    )
                 out.write(chunk)
         if size == 0:
             raise Invalid("The upload is empty.", {"field": "body"})
@@ -118,8 +130,10 @@ async def upload_dataset(
 def list_datasets(project_id: str, session: SessionDep, user: CurrentUser, params: PageDep) -> dict:
     """The complete datasets of a project, oldest first (snapshots in progress are not listed)."""
     project = project_for(session, user, project_id)
-    stmt = select(Dataset).where(Dataset.project_id == project.id, Dataset.status == "ready").order_by(
-        Dataset.created_at, Dataset.id
+    stmt = (
+        select(Dataset)
+        .where(Dataset.project_id == project.id, Dataset.status == "ready")
+        .order_by(Dataset.created_at, Dataset.id)
     )
     rows, total = paginate(session, stmt, params)
     return {"items": rows, "total": total, "page": params.page, "page_size": params.page_size}
@@ -132,7 +146,9 @@ def get_dataset(dataset_id: str, session: SessionDep, user: CurrentUser) -> Data
 
 
 @router.delete("/datasets/{dataset_id}", status_code=204)
-def delete_dataset(dataset_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep) -> Response:
+def delete_dataset(
+    dataset_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep
+) -> Response:
     """Delete a dataset and its file."""
     row = _ready(session, user, dataset_id)
     session.delete(row)
@@ -146,11 +162,15 @@ def delete_dataset(dataset_id: str, session: SessionDep, user: CurrentUser, plat
     response_class=FileResponse,
     responses={200: {"content": {"application/vnd.apache.parquet": {}}, "description": "The Parquet file."}},
 )
-def download_dataset(dataset_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep) -> FileResponse:
+def download_dataset(
+    dataset_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep
+) -> FileResponse:
     """The dataset's Parquet file, streamed."""
     row = _ready(session, user, dataset_id)
     return FileResponse(
-        platform.store.path(row.id), media_type="application/vnd.apache.parquet", filename=f"{row.name}.parquet",
+        platform.store.path(row.id),
+        media_type="application/vnd.apache.parquet",
+        filename=f"{row.name}.parquet",
         headers={"X-Content-SHA256": row.content_hash or ""},
     )
 
@@ -161,7 +181,10 @@ def download_dataset(dataset_id: str, session: SessionDep, user: CurrentUser, pl
     responses={200: {"content": {ARROW_STREAM: {}}, "description": "The first rows as an Arrow IPC stream."}},
 )
 def head_dataset(
-    dataset_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep,
+    dataset_id: str,
+    session: SessionDep,
+    user: CurrentUser,
+    platform: PlatformDep,
     n: Annotated[int, Query(ge=0, le=100_000)] = 10,
 ) -> Response:
     """The first ``n`` rows as an Arrow IPC stream; only the row groups needed are read."""

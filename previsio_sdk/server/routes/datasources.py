@@ -6,12 +6,12 @@ from fastapi import APIRouter, Response
 from sqlalchemy import select
 
 from ..deps import CurrentUser, PageDep, PlatformDep, SessionDep, paginate, project_for, resource_for
+from ..drivers import SourceSpec
 from ..errors import NotFound
 from ..jobs import build_driver
 from ..models import Connector, DataSource
 from ..schemas import DataSourceCreate, DataSourcePublic, Page
 from .common import ensure_unique_name
-from ..drivers import SourceSpec
 
 router = APIRouter(tags=["datasources"])
 
@@ -20,22 +20,35 @@ router = APIRouter(tags=["datasources"])
 def create_datasource(
     project_id: str, body: DataSourceCreate, session: SessionDep, user: CurrentUser, platform: PlatformDep
 ) -> DataSource:
-    """Create a datasource; with ``check`` (the default) the source is looked up on the remote system first."""
+    """Create a datasource; with ``check`` (the default) the source is looked up remotely first."""
     project = project_for(session, user, project_id)
     connector = session.get(Connector, body.connector_id)
     if connector is None or connector.project_id != project.id:
         raise NotFound("connector in this project", body.connector_id)
     ensure_unique_name(session, DataSource, project.id, body.name, "datasource")
     driver = build_driver(platform, connector)
-    spec = driver.normalize_source(SourceSpec(
-        database=body.database, table=body.table, request=body.request, path=body.path, bucket=body.bucket,
-        options=dict(body.options),
-    ))
+    spec = driver.normalize_source(
+        SourceSpec(
+            database=body.database,
+            table=body.table,
+            request=body.request,
+            path=body.path,
+            bucket=body.bucket,
+            options=dict(body.options),
+        )
+    )
     if body.check:
         driver.check_source(spec)
     row = DataSource(
-        project_id=project.id, connector_id=connector.id, name=body.name, database=spec.database,
-        table=spec.table, request=spec.request, path=spec.path, bucket=spec.bucket, options=spec.options,
+        project_id=project.id,
+        connector_id=connector.id,
+        name=body.name,
+        database=spec.database,
+        table=spec.table,
+        request=spec.request,
+        path=spec.path,
+        bucket=spec.bucket,
+        options=spec.options,
     )
     session.add(row)
     session.flush()
@@ -46,8 +59,10 @@ def create_datasource(
 def list_datasources(project_id: str, session: SessionDep, user: CurrentUser, params: PageDep) -> dict:
     """The datasources of a project, oldest first."""
     project = project_for(session, user, project_id)
-    stmt = select(DataSource).where(DataSource.project_id == project.id).order_by(
-        DataSource.created_at, DataSource.id
+    stmt = (
+        select(DataSource)
+        .where(DataSource.project_id == project.id)
+        .order_by(DataSource.created_at, DataSource.id)
     )
     rows, total = paginate(session, stmt, params)
     return {"items": rows, "total": total, "page": params.page, "page_size": params.page_size}
@@ -65,6 +80,3 @@ def delete_datasource(datasource_id: str, session: SessionDep, user: CurrentUser
     row = resource_for(session, user, DataSource, datasource_id, "datasource")
     session.delete(row)
     return Response(status_code=204)
-
-
-

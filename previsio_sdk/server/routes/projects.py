@@ -16,8 +16,10 @@ router = APIRouter(tags=["projects"])
 def _ensure_unique(session: SessionDep, user: CurrentUser, name: str, exclude_id: str | None = None) -> None:
     existing = session.scalar(select(Project).where(Project.owner_id == user.id, Project.name == name))
     if existing is not None and existing.id != exclude_id:
-        raise Conflict(f"You already have a project named {name!r} (id {existing.id}).",
-                       {"existing_id": existing.id, "name": name})
+        raise Conflict(
+            f"You already have a project named {name!r} (id {existing.id}).",
+            {"existing_id": existing.id, "name": name},
+        )
 
 
 @router.post("/projects", status_code=201, response_model=ProjectPublic)
@@ -34,7 +36,11 @@ def create_project(body: ProjectCreate, session: SessionDep, user: CurrentUser) 
 @router.get("/projects", response_model=Page[ProjectPublic])
 def list_projects(session: SessionDep, user: CurrentUser, params: PageDep) -> dict:
     """The projects the caller is a member of, oldest first."""
-    stmt = select(Project).where(Project.id.in_(visible_project_ids(user))).order_by(Project.created_at, Project.id)
+    stmt = (
+        select(Project)
+        .where(Project.id.in_(visible_project_ids(user)))
+        .order_by(Project.created_at, Project.id)
+    )
     rows, total = paginate(session, stmt, params)
     return {"items": rows, "total": total, "page": params.page, "page_size": params.page_size}
 
@@ -58,7 +64,9 @@ def update_project(project_id: str, body: ProjectUpdate, session: SessionDep, us
 
 
 @router.delete("/projects/{project_id}", status_code=204)
-def delete_project(project_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep) -> Response:
+def delete_project(
+    project_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep
+) -> Response:
     """Delete a project with everything it holds, dataset files included."""
     project = project_for(session, user, project_id)
     dataset_ids = list(session.scalars(select(Dataset.id).where(Dataset.project_id == project.id)))
