@@ -87,6 +87,9 @@ class Client:
             url, local_token = ensure_local_platform(config.home_dir(home))
             token = token or local_token
         self.url = url.rstrip("/")
+        #: Whether the platform may share dataset files with this process (it is on this machine): true for a
+        #: loopback URL until the platform says it does not share them.
+        self.may_share_files = (urlsplit(self.url).hostname or "") in ("127.0.0.1", "localhost", "::1")
         self._token = token
         self.timeout = timeout
         self.max_retries = max_retries

@@ -210,6 +210,13 @@ class DatasetPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
+class DatasetFile(BaseModel):
+    """Where a dataset's file lies on the platform's disk (embedded local platform only)."""
+
+    path: str
+    size_bytes: int
+
+
 class JobPublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: str

@@ -53,6 +53,8 @@ def serve(
         log_level: Logging level of the platform and access logs.
     """
     settings = Settings(home=home) if home is not None else Settings()
+    if local:
+        settings = settings.model_copy(update={"share_dataset_files": True})
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     platform = Platform(settings)
     platform.start()

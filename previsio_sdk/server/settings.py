@@ -29,6 +29,9 @@ class Settings(BaseSettings):
         local_roots: Directories of the platform's machine that ``local`` connectors may be rooted in (at or
             below one of them); empty (the default) disables local connectors. Set as a JSON list:
             ``PREVISIO_LOCAL_ROOTS='["/srv/data", "/mnt/exports"]'``.
+        share_dataset_files: Tell callers where a dataset's Parquet file is on the platform's disk, so an SDK
+            on the same machine reads it in place instead of downloading it. On for the embedded local
+            platform (one user, one machine); off by default for ``previsio serve``.
     """
 
     model_config = SettingsConfigDict(env_prefix="PREVISIO_", extra="ignore")
@@ -43,6 +46,7 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 10 * 1024**3
     connect_timeout: int = 10
     local_roots: list[Path] = Field(default_factory=list)
+    share_dataset_files: bool = False
 
     @property
     def datasets_dir(self) -> Path:

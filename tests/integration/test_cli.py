@@ -194,3 +194,21 @@ def test_a_wrong_command_line_exits_2_with_usage(tmp_path, args):
     assert done.returncode == 2
     assert "usage: previsio" in done.stderr
     assert not (tmp_path / "user-home" / ".previsio").exists()
+
+
+def test_a_served_platform_does_not_share_dataset_files_and_datasets_still_load(serve, tmp_path):
+    """previsio serve answers 404 not_shared for a dataset's file; the SDK downloads it over HTTP instead."""
+    import pandas as pd
+
+    import previsio_sdk as pio
+
+    home = tmp_path / "served-home"
+    served = serve(home, PREVISIO_BOOTSTRAP_TOKEN="served-token-1234")
+    client = pio.Client(url=served.url, token="served-token-1234")
+    project = pio.Project.new("files-not-shared", client=client)
+    dataset = project.create_dataset("df", dataframe=pd.DataFrame({"a": [1, 2, 3]}), progress=False)
+    with pytest.raises(pio.NotFoundError) as caught:
+        client.get(f"/datasets/{dataset.id}/file")
+    assert caught.value.code == "not_shared"
+    assert dataset.to_pandas()["a"].tolist() == [1, 2, 3]
+    assert client.may_share_files is False

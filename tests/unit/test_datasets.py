@@ -329,19 +329,20 @@ class TestRead:
     def test_to_pandas_keeps_integers_and_booleans_with_nulls(
         self, dataset: pio.Dataset, api: MockApi
     ) -> None:
-        """to_pandas gives Int64/Int32 and boolean dtypes so columns with NULLs keep their type."""
+        """to_pandas keeps integer and boolean columns with NULLs as Int32/boolean; without NULLs, int64."""
         api.add("GET", "/datasets/d1/download", body=parquet_bytes(sample_table()))
 
         df = dataset.to_pandas()
         assert_request(api.requests[0], "GET", "/datasets/d1/download")
         assert {c: str(df[c].dtype) for c in ("id", "qty", "paid", "amount")} == {
-            "id": "Int64",
+            "id": "int64",
             "qty": "Int32",
             "paid": "boolean",
             "amount": "float64",
         }
         assert df["qty"].tolist()[0] == 10 and df["qty"][1] is pd.NA
         assert df["paid"][1] is pd.NA and df["paid"][0]
+        assert list(df.columns) == ["id", "qty", "paid", "amount", "label"]
 
     def test_to_arrow_reads_the_downloaded_parquet(self, dataset: pio.Dataset, api: MockApi) -> None:
         """to_arrow returns the Parquet file's table unchanged (types and NULLs)."""

@@ -8,8 +8,9 @@ packages). Nothing outside ``drivers/`` knows what a particular system is.
 from __future__ import annotations
 
 import abc
+import enum
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
@@ -53,6 +54,46 @@ class SourceSpec:
     path: str | None = None
     bucket: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+
+
+class WriteMode(str, enum.Enum):
+    """How an export treats what is already at its destination."""
+
+    #: Files: fail when the file exists.
+    safe = "safe"
+    #: Files: overwrite the file. Tables: replace the table by one made from the dataset.
+    replace = "replace"
+    #: Files: write a new file whose name carries the export time (``name_20240131T120000Z.csv``).
+    timestamp = "timestamp"
+    #: Tables: add the rows to the table.
+    append = "append"
+    #: Tables: replace the rows whose key columns match, add the others.
+    upsert = "upsert"
+
+
+#: The write modes of a file destination.
+FILE_WRITE_MODES: tuple[WriteMode, ...] = (WriteMode.safe, WriteMode.replace, WriteMode.timestamp)
+#: The write modes of a table destination.
+TABLE_WRITE_MODES: tuple[WriteMode, ...] = (WriteMode.replace, WriteMode.append, WriteMode.upsert)
+
+
+@dataclass(frozen=True)
+class DestinationSpec:
+    """Where an exporter writes, as stored: only the fields its driver uses are set."""
+
+    database: str | None = None
+    table: str | None = None
+    path: str | None = None
+    bucket: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What :meth:`Driver.write` did: the rows written and where (a table name, a file path)."""
+
+    rows: int
+    destination: str
 
 
 @dataclass(frozen=True)
@@ -108,6 +149,25 @@ class Unsupported(DriverError):
     """The driver does not offer this operation."""
 
     code_name = "unsupported_operation"
+
+
+class DestinationExists(DriverError):
+    """The destination exists and the write mode does not overwrite it (``safe``)."""
+
+    code_name = "destination_exists"
+    status_code = 409
+
+
+class IncompatibleSchema(DriverError):
+    """The dataset's columns do not fit the existing table (checked before anything is written)."""
+
+    code_name = "incompatible_schema"
+
+
+class WriteFailed(DriverError):
+    """Writing started but failed part way; the destination was left as it was."""
+
+    code_name = "write_failed"
 
 
 #: Secrets shorter than this are not searched for inside messages: replacing every "x" of a message would
@@ -212,9 +272,92 @@ class Driver(abc.ABC):
             DriverError: The source cannot be reached or read.
         """
 
+    # -- writing -------------------------------------------------------------------------------------------
+    #: The write modes this driver accepts; empty for a driver that cannot write.
+    write_modes: ClassVar[tuple[WriteMode, ...]] = ()
+
+    def normalize_destination(
+        self, dest: DestinationSpec, mode: WriteMode, key: Sequence[str] | None
+    ) -> DestinationSpec:
+        """Check and normalise an exporter's destination before it is stored (no remote call).
+
+        The base implementation checks the write mode against :attr:`write_modes` and the key against the
+        mode (``upsert`` needs one, the others take none); drivers extend it to check the destination itself.
+
+        Raises:
+            Unsupported: This connector type cannot be written to.
+            Invalid: The mode or the key does not fit this destination.
+        """
+        if not self.write_modes:
+            raise Unsupported(f"{self.type_name} connectors cannot be exported to.")
+        if mode not in self.write_modes:
+            allowed = ", ".join(m.value for m in self.write_modes)
+            raise Invalid(
+                f"The write mode {mode.value!r} does not apply to a {self.type_name} destination; "
+                f"use one of {allowed}.",
+                {"field": "write_mode", "allowed": [m.value for m in self.write_modes]},
+            )
+        check_key(mode, key)
+        return dest
+
+    def write(
+        self, dest: DestinationSpec, reader: pa.RecordBatchReader, mode: WriteMode, key: Sequence[str] | None
+    ) -> WriteResult:
+        """Write a stream of record batches to a destination, all or nothing where the system allows.
+
+        A write that fails leaves the destination as it was: a table write runs in one transaction (or
+        fills a staging table swapped in at the end), a file is written under a temporary name then renamed.
+
+        Args:
+            dest: The destination, as :meth:`normalize_destination` returned it.
+            reader: The rows to write; read once, batch after batch.
+            mode: What to do with what the destination already holds.
+            key: The key columns of an ``upsert``.
+
+        Returns:
+            The rows written and where they went.
+
+        Raises:
+            DestinationExists: The destination exists and the mode is ``safe``.
+            IncompatibleSchema: The rows do not fit the existing table (nothing was written).
+            DriverError: The destination cannot be reached or written.
+        """
+        raise Unsupported(f"{self.type_name} connectors cannot be exported to.")
+
     def redact(self, text: str) -> str:
         """Remove this connector's secrets from ``text``."""
         return redact(text, self.config.secrets)
+
+
+#: Most key columns an upsert may name.
+MAX_KEY_COLUMNS = 32
+
+
+def check_key(mode: WriteMode, key: Sequence[str] | None) -> list[str] | None:
+    """Check the key columns against the write mode: required by ``upsert``, refused by the others.
+
+    Returns:
+        The key columns, as a list (None when the mode takes none).
+
+    Raises:
+        Invalid: A key is missing, given to another mode, empty, repeated or too long.
+    """
+    if mode is not WriteMode.upsert:
+        if key:
+            raise Invalid(
+                f"key= applies to the upsert write mode only, not to {mode.value!r}.", {"field": "key"}
+            )
+        return None
+    names = list(key or [])
+    if not names:
+        raise Invalid("The upsert write mode needs key= the columns that identify a row.", {"field": "key"})
+    if len(names) > MAX_KEY_COLUMNS:
+        raise Invalid(f"A key has at most {MAX_KEY_COLUMNS} columns.", {"field": "key"})
+    if any(not isinstance(n, str) or not n or "\x00" in n for n in names):
+        raise Invalid("Key columns are non-empty column names.", {"field": "key"})
+    if len(set(names)) != len(names):
+        raise Invalid("A key names each column once.", {"field": "key"})
+    return names
 
 
 D = TypeVar("D", bound=type[Driver])

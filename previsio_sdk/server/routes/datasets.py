@@ -14,7 +14,7 @@ from sqlalchemy import select
 from ..deps import CurrentUser, PageDep, PlatformDep, SessionDep, paginate, project_for, resource_for
 from ..errors import Conflict, Invalid, NotFound, PlatformError
 from ..models import Dataset, DataSource, Job
-from ..schemas import DatasetPublic, JobPublic, Page, SnapshotCreate
+from ..schemas import DatasetFile, DatasetPublic, JobPublic, Page, SnapshotCreate
 
 router = APIRouter(tags=["datasets"])
 
@@ -173,6 +173,20 @@ def download_dataset(
         filename=f"{row.name}.parquet",
         headers={"X-Content-SHA256": row.content_hash or ""},
     )
+
+
+@router.get("/datasets/{dataset_id}/file", response_model=DatasetFile)
+def dataset_file(
+    dataset_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep
+) -> DatasetFile:
+    """Where the dataset's Parquet file is on the platform's disk, for an SDK on the same machine.
+
+    Only offered when the platform shares its files (the embedded local platform); 404 otherwise.
+    """
+    row = _ready(session, user, dataset_id)
+    if not platform.settings.share_dataset_files:
+        raise PlatformError(404, "not_shared", "This platform does not share dataset files; download them.")
+    return DatasetFile(path=str(platform.store.path(row.id).resolve()), size_bytes=row.size_bytes or 0)
 
 
 @router.get(
