@@ -69,6 +69,30 @@ def read_ahead(reader: pa.RecordBatchReader, depth: int = READ_AHEAD_BATCHES) ->
         thread.join()
 
 
+def _hash_and_sync(path: Path) -> Any:
+    """SHA-256 of a written file, computed while the file is flushed to disk (both release the GIL)."""
+    digest = hashlib.sha256()
+    failed: list[OSError] = []
+
+    def sync(fd: int) -> None:
+        try:
+            os.fsync(fd)
+        except OSError as exc:  # ENOSPC or EIO at flush time: the write did not happen, say so
+            failed.append(exc)
+
+    with open(path, "rb") as fh:
+        syncing = threading.Thread(target=sync, args=(fh.fileno(),), name="previsio-fsync")
+        syncing.start()
+        try:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        finally:
+            syncing.join()
+    if failed:
+        raise failed[0]
+    return digest
+
+
 @dataclass(frozen=True)
 class WrittenFile:
     """A Parquet file written under a temporary name, not yet visible."""
@@ -150,11 +174,7 @@ class ParquetDatasetStore:
                         last = time.monotonic()
                 if pending or rows == 0:
                     writer.write_table(pa.Table.from_batches(pending, reader.schema))
-            digest = hashlib.sha256()
-            with open(tmp, "rb") as fh:
-                for chunk in iter(lambda: fh.read(1 << 20), b""):
-                    digest.update(chunk)
-                os.fsync(fh.fileno())
+            digest = _hash_and_sync(tmp)
             return WrittenFile(
                 tmp, rows, tmp.stat().st_size, digest.hexdigest(), schema_to_json(reader.schema)
             )

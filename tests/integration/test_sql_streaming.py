@@ -112,3 +112,24 @@ def test_million_row_snapshot_streams_in_bounded_memory(
         assert pc.count_distinct(ids).as_py() == ROWS
     finally:
         project.delete()
+
+
+def test_a_failed_flush_to_disk_is_raised_not_swallowed(tmp_path, monkeypatch):
+    """An fsync error while the dataset file is hashed (ENOSPC, EIO) fails the write instead of vanishing."""
+    import errno
+    import os
+
+    import pytest
+
+    from previsio_sdk.server import storage
+
+    target = tmp_path / "data.parquet"
+    target.write_bytes(b"PAR1" * 1000)
+
+    def broken_fsync(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(OSError) as caught:
+        storage._hash_and_sync(target)
+    assert caught.value.errno == errno.ENOSPC
