@@ -1,6 +1,6 @@
 """A snapshot streams: a 2,000,000-row table goes through a platform whose address space is capped.
 
-Slow (a 2M-row table is created, ~20 s in all): deselected by default, run with ``pytest -m slow``.
+It runs in the default suite (~11 s): it guards the memory bound of snapshots against regressions.
 """
 
 from __future__ import annotations
@@ -84,7 +84,6 @@ def _start_capped_platform(home: Path) -> tuple[subprocess.Popen[bytes], str, st
     raise RuntimeError(f"the capped platform did not start in 60 s:\n{log_path.read_text()}")
 
 
-@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc/<pid>/status: Linux")
 def test_snapshot_of_2m_rows_streams_within_a_capped_address_space(tmp_path: Path, pg_database: str, pg_exec):
     """2M rows (~330 MB as Arrow) go through a platform capped at 1000 MiB of address space, in RSS <= 300 MB.
