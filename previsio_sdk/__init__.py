@@ -12,14 +12,17 @@ __version__ = "0.1.0"
 from . import errors
 from ._default import init_client
 from .client import Client
+from .connection_map import ConnectorMap
 from .connectors import Connector, ConnectorTestResult, FileConnector, FileInfo, SQLConnector
 from .datasets import Column, Dataset, Job
 from .datasources import DataSource
 from .errors import (
     APIError,
+    ArchiveError,
     AuthenticationError,
     ConfigurationError,
     ConflictError,
+    ConnectorNotFoundError,
     JobFailedError,
     JobTimeoutError,
     NotFoundError,
@@ -29,24 +32,33 @@ from .errors import (
     ServerUnreachableError,
     ValidationError,
 )
+from .exporters import Export, Exporter, ExporterWriteMode
 from .project import Project
+from .users import Member, Token, User
 
 __all__ = [
     "APIError",
+    "ArchiveError",
     "AuthenticationError",
     "Client",
     "Column",
     "ConfigurationError",
     "ConflictError",
     "Connector",
+    "ConnectorMap",
+    "ConnectorNotFoundError",
     "ConnectorTestResult",
     "DataSource",
     "Dataset",
+    "Export",
+    "Exporter",
+    "ExporterWriteMode",
     "FileConnector",
     "FileInfo",
     "Job",
     "JobFailedError",
     "JobTimeoutError",
+    "Member",
     "NotFoundError",
     "PermissionDeniedError",
     "PrevisioError",
@@ -54,6 +66,8 @@ __all__ = [
     "SQLConnector",
     "ServerError",
     "ServerUnreachableError",
+    "Token",
+    "User",
     "ValidationError",
     "__version__",
     "errors",

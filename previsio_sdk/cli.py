@@ -1,4 +1,4 @@
-"""The ``previsio`` command: ``serve``, ``quickstart`` and ``local``."""
+"""The ``previsio`` command: ``serve``, ``quickstart``, ``local``, and ``user``, ``token``, ``rotate-key``."""
 
 from __future__ import annotations
 
@@ -122,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("action", choices=["status", "stop"])
     local.add_argument("--home", type=Path, default=None)
     local.set_defaults(func=_local)
+
+    from .server.commands import add_commands  # argparse only: the platform is imported when one runs
+
+    add_commands(sub)
     return parser
 
 

@@ -11,6 +11,7 @@ import os
 import random
 import sys
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -24,6 +25,7 @@ from .errors import (
     JobFailedError,
     JobTimeoutError,
     ServerUnreachableError,
+    ValidationError,
     error_class_for_status,
 )
 
@@ -31,6 +33,7 @@ API_PREFIX = "/api/v1"
 DEFAULT_TIMEOUT = 60.0
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _RETRY_STATUSES = frozenset({502, 503, 504})
+IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 def format_path(template: str, *args: str) -> str:
@@ -113,8 +116,13 @@ class Client:
         headers: Mapping[str, str] | None = None,
         stream: bool = False,
         timeout: float | None = None,
+        idempotency_key: str | None = None,
     ) -> requests.Response:
         """Send one request to the platform and return its successful answer.
+
+        GET, HEAD, OPTIONS, PUT and DELETE are retried on a connection error or a 502/503/504 answer, with a
+        capped, jittered backoff; so is a POST sent with an ``idempotency_key``, which the platform uses to
+        answer a repeated request with its first answer instead of creating a second resource.
 
         Args:
             method: HTTP method.
@@ -125,6 +133,8 @@ class Client:
             headers: Extra headers.
             stream: Do not read the body before returning (downloads).
             timeout: Seconds for this request instead of the client's timeout.
+            idempotency_key: Sent as the ``Idempotency-Key`` header; makes the request safe to retry. A raw
+                body is then sent again from where it started (a file object must be seekable).
 
         Returns:
             The ``requests`` response, status 2xx.
@@ -139,8 +149,16 @@ class Client:
         if self._token:
             all_headers["Authorization"] = f"Bearer {self._token}"
         retryable = method in _IDEMPOTENT and data is None
+        body_start: int | None = None
+        if idempotency_key is not None:
+            all_headers[IDEMPOTENCY_HEADER] = idempotency_key
+            retryable = data is None or isinstance(data, bytes) or _seekable(data)
+            if data is not None and not isinstance(data, bytes) and retryable:
+                body_start = data.tell()
         attempt = 0
         while True:
+            if attempt and body_start is not None:
+                data.seek(body_start)  # type: ignore[union-attr]
             try:
                 resp = self.session.request(
                     method,
@@ -160,7 +178,10 @@ class Client:
                 raise ServerUnreachableError(
                     f"Cannot reach the platform at {_without_userinfo(self.url)}: {type(exc).__name__}."
                 ) from None
-            if resp.status_code in _RETRY_STATUSES and retryable and attempt < self.max_retries:
+            again = resp.status_code in _RETRY_STATUSES or (
+                idempotency_key is not None and _key_in_use(resp)  # its twin is still being handled
+            )
+            if again and retryable and attempt < self.max_retries:
                 attempt += 1
                 resp.close()
                 self._backoff(attempt)
@@ -200,8 +221,14 @@ class Client:
         return self.request("GET", path, params=params or None).json()
 
     def post(self, path: str, body: Any = None, /, **params: Any) -> Any:
-        """POST a JSON body to ``path`` and return the decoded JSON answer."""
-        return self.request("POST", path, json=body, params=params or None).json()
+        """POST a JSON body to ``path`` and return the decoded JSON answer.
+
+        The request carries a new idempotency key, so it is retried like a GET: sent twice, it still creates
+        one resource.
+        """
+        return self.request(
+            "POST", path, json=body, params=params or None, idempotency_key=new_idempotency_key()
+        ).json()
 
     def patch(self, path: str, body: Any) -> Any:
         """PATCH ``path`` with a JSON body and return the decoded JSON answer."""
@@ -212,11 +239,21 @@ class Client:
         self.request("DELETE", path, params=params or None)
 
     def iter_pages(self, path: str, /, page_size: int = 500, **params: Any) -> Iterator[dict[str, Any]]:
-        """Yield every item of a paged list, fetching page after page."""
+        """Yield every item of a paged list, fetching page after page.
+
+        A platform configured with a smaller largest page answers 422 naming it; the pages are then that size.
+        """
         page = 1
         seen = 0
         while True:
-            body = self.get(path, page=page, page_size=page_size, **params)
+            try:
+                body = self.get(path, page=page, page_size=page_size, **params)
+            except ValidationError as exc:
+                limit = _page_size_limit(exc)
+                if limit is None or limit >= page_size or seen:
+                    raise
+                page_size = limit
+                continue
             items = body["items"]
             yield from items
             seen += len(items)
@@ -231,6 +268,7 @@ class Client:
         timeout: float | None = None,
         progress: bool | None = None,
         description: str = "",
+        path: str | None = None,
     ) -> dict[str, Any]:
         """Poll a job until it ends; show rows written so far on a progress bar.
 
@@ -239,6 +277,8 @@ class Client:
             timeout: Seconds to wait at most; None waits as long as it takes.
             progress: Show a progress bar; None shows one when attached to a terminal or a notebook.
             description: Label of the progress bar.
+            path: What to poll, below ``/api/v1``: ``/jobs/<job_id>`` when None; another resource with the
+                same ``status``, ``progress_rows``, ``error_code`` and ``error_message`` (an export).
 
         Returns:
             The finished job, as the platform describes it.
@@ -250,7 +290,7 @@ class Client:
         deadline = None if timeout is None else time.monotonic() + timeout
         bar = _progress_bar(progress, description)
         delay = 0.01
-        path = format_path("/jobs/{}", job_id)
+        path = path or format_path("/jobs/{}", job_id)
         try:
             while True:
                 job = self.get(path)
@@ -305,6 +345,34 @@ class Client:
                     target.write(chunk)
                     written += len(chunk)
         return written
+
+
+def _page_size_limit(exc: ValidationError) -> int | None:
+    """The largest page size a 422 about ``page_size`` names, if it names one."""
+    details = exc.details if isinstance(exc.details, dict) else {}
+    limit = details.get("max") if details.get("field") == "page_size" else None
+    return limit if isinstance(limit, int) and limit >= 1 else None
+
+
+def new_idempotency_key() -> str:
+    """A new random ``Idempotency-Key``."""
+    return uuid.uuid4().hex
+
+
+def _seekable(data: Any) -> bool:
+    try:
+        return bool(data.seekable())
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _key_in_use(resp: requests.Response) -> bool:
+    if resp.status_code != 409:
+        return False
+    try:
+        return resp.json()["error"]["code"] == "idempotency_key_in_use"
+    except (ValueError, KeyError, TypeError):
+        return False
 
 
 def _same_url(a: str, b: str) -> bool:

@@ -50,6 +50,8 @@ class Connector:
         driver: Dialect or protocol variant, such as ``postgresql``.
         options: Type-specific settings.
         has_password: Whether a password is stored (it is never returned).
+        needs_credentials: Whether it was restored or migrated without its secrets: set them with
+            :meth:`update` before using it.
         created_at: Creation time (UTC).
     """
 
@@ -66,6 +68,7 @@ class Connector:
     has_password: bool = False
     created_at: datetime | None = None
     _client: Client | None = attrs.field(default=None, repr=False, alias="client")
+    needs_credentials: bool = False
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], client: Client | None = None) -> Connector:
@@ -85,6 +88,7 @@ class Connector:
             has_password=bool(data.get("has_password")),
             created_at=parse_datetime(data.get("created_at")),
             client=get_client(client),
+            needs_credentials=bool(data.get("needs_credentials")),
         )
 
     @classmethod
@@ -111,14 +115,56 @@ class Connector:
         body = self.client.post(format_path("/connectors/{}/test", self.id))
         return ConnectorTestResult(ok=body["ok"], message=body.get("message", ""), code=body.get("code"))
 
+    def rename(self, new_name: str) -> Connector:
+        """Rename this connector; its datasources and exporters keep using it.
+
+        Returns:
+            This connector, updated.
+
+        Raises:
+            ConflictError: The project already has a connector named ``new_name``.
+        """
+        return self.update(name=new_name)
+
+    def update(self, **changes: Any) -> Connector:
+        """Change settings or credentials (credential rotation); datasources using it keep working.
+
+        Args:
+            **changes: Any of ``name``, ``host``, ``port``, ``username``, ``password``, ``database``,
+                ``driver``, ``options`` and ``secrets`` (other secrets by name, such as ``token``). Setting
+                ``password`` or ``secrets`` clears :attr:`needs_credentials`.
+
+        Returns:
+            This connector, updated in place from the platform's answer.
+
+        Raises:
+            ConfigurationError: A key is not a connector setting.
+            ValidationError: The platform (the type's driver) refused a value.
+            ConflictError: ``name`` is taken by another connector of the project.
+        """
+        from .connection_map import UPDATABLE_KEYS
+        from .errors import ConfigurationError
+
+        unknown = sorted(set(changes) - UPDATABLE_KEYS)
+        if unknown:
+            known = sorted(UPDATABLE_KEYS)
+            raise ConfigurationError(f"Unknown connector settings {unknown}; known: {known}.")
+        data = self.client.patch(format_path("/connectors/{}", self.id), changes)
+        fresh = Connector.from_dict(data, self.client)
+        for field in attrs.fields(type(self)):
+            if field.name != "_client":
+                setattr(self, field.name, getattr(fresh, field.name))
+        return self
+
     def delete(self, force: bool = False) -> None:
         """Delete this connector.
 
         Args:
-            force: Also delete the datasources that use it (the datasets taken from them stay).
+            force: Also delete the datasources and exporters that use it (the datasets taken from them stay).
 
         Raises:
-            ConflictError: Datasources use it and ``force`` is False (the error lists them).
+            ConflictError: Datasources or exporters use it and ``force`` is False; the message names them
+                and ``details`` lists them (``{"datasources": [...], "exporters": [...]}``).
         """
         self.client.delete(format_path("/connectors/{}", self.id), **({"force": "true"} if force else {}))
 

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
+    from .project import Project
+
 
 @attrs.define(frozen=True)
 class Column:
@@ -182,6 +184,20 @@ class Dataset:
     def delete(self) -> None:
         """Delete this dataset and its stored file."""
         self.client.delete(format_path("/datasets/{}", self.id))
+
+    def copy_to(self, other_project: Project) -> Dataset:
+        """Copy this dataset to another project, on this platform or another, with its lineage.
+
+        Its datasource and that datasource's connector are copied too (the connector without secrets:
+        marked as needing credentials); the file streams across, never as a DataFrame. A dataset of the same
+        name already in ``other_project`` is kept, not duplicated.
+
+        Returns:
+            The dataset in ``other_project``.
+        """
+        from .migration import copy_dataset
+
+        return copy_dataset(self, other_project)
 
 
 def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:

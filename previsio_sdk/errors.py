@@ -83,6 +83,17 @@ class NotFoundError(APIError, LookupError):
     """The resource does not exist, or is not visible to this token (HTTP 404)."""
 
 
+class ConnectorNotFoundError(NotFoundError, KeyError):
+    """No connector of that name in the project (``project.connectors[name]``); the message suggests names."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return NotFoundError.__str__(self)
+
+
+class ArchiveError(PrevisioError, ValueError):
+    """A backup archive cannot be used: not an archive, another format or version, truncated or corrupt."""
+
+
 class ConflictError(APIError):
     """The request clashes with what exists, such as a duplicate name in a project (HTTP 409)."""
 
@@ -147,10 +158,12 @@ def error_class_for_status(status: int) -> type[APIError]:
 
 __all__ = [
     "APIError",
+    "ArchiveError",
     "AuthenticationError",
     "BadRequestError",
     "ConfigurationError",
     "ConflictError",
+    "ConnectorNotFoundError",
     "JobFailedError",
     "JobTimeoutError",
     "NotFoundError",

@@ -95,7 +95,7 @@ def ensure_local_platform(home: Path, timeout: float = START_TIMEOUT) -> tuple[s
     Raises:
         ServerUnreachableError: The platform did not come up in ``timeout`` seconds (its log is quoted).
     """
-    home.mkdir(parents=True, exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)  # private: the key file and the data live there
     found = running_platform(home)
     if found:
         return found[0], read_token(home)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
@@ -13,16 +14,20 @@ import attrs
 
 from ._default import get_client
 from ._resource import ident, parse_datetime
-from .client import Client, format_path
+from .client import Client, format_path, new_idempotency_key
 from .connectors import Connector, FileConnector, SQLConnector
 from .datasets import Dataset, Job
 from .datasources import DataSource
 from .errors import ConfigurationError
+from .exporters import Exporter, ExporterWriteMode, as_write_mode
+from .users import Member, Role, User
 
 if TYPE_CHECKING:
     from typing import Literal
 
     import pandas as pd
+
+    from .connection_map import ConnectorMap
 
 #: Drivers inferred from a well-known port when ``driver`` is not given.
 WELL_KNOWN_PORTS = {5432: "postgresql", 3306: "mysql"}
@@ -108,6 +113,127 @@ class Project:
     def delete(self) -> None:
         """Delete the project with its connectors, datasources and datasets (their files included)."""
         self.client.delete(format_path("/projects/{}", self.id))
+
+    # -- backup, restore, migration --------------------------------------------------------------------------
+    def backup(
+        self, path: str | os.PathLike[str], include_secrets: bool = False, passphrase: str | None = None
+    ) -> Path:
+        """Write the whole project to one archive: connectors, datasources, exporters and datasets' data.
+
+        The archive format is documented and versioned (:doc:`/guides/moving_projects`); dataset files are
+        streamed into it, so memory does not grow with their size.
+
+        Args:
+            path: Archive file to write (replaced atomically if it exists).
+            include_secrets: Also store the connectors' secrets, encrypted with ``passphrase`` (project
+                owners only).
+            passphrase: Passphrase (8 characters or more) the secrets are encrypted with.
+
+        Returns:
+            The path of the archive.
+
+        Raises:
+            ConfigurationError: ``include_secrets`` without a passphrase.
+        """
+        from .backup import backup_project
+
+        return backup_project(self, path, include_secrets=include_secrets, passphrase=passphrase)
+
+    @classmethod
+    def restore(
+        cls,
+        path: str | os.PathLike[str],
+        name: str | None = None,
+        client: Client | None = None,
+        secrets: Mapping[str, Mapping[str, str]] | None = None,
+        passphrase: str | None = None,
+    ) -> Project:
+        """Recreate a project from a backup archive, on any platform.
+
+        The archive is checked whole (format, version, every file's size and checksum) before anything is
+        created. What exists already in the target project, by name, is kept: a restore retried after a
+        failure completes it without duplicates.
+
+        Args:
+            path: The archive written by :meth:`backup`.
+            name: Name of the project to restore into (created when missing); the archived name when None.
+            client: Client of the target platform; the default client when None.
+            secrets: Secrets by connector name, such as ``{"warehouse": {"password": "..."}}``.
+            passphrase: Decrypts the secrets stored with ``include_secrets=True``.
+
+        Returns:
+            The restored project. Connectors whose secrets were neither stored nor given have
+            ``needs_credentials`` set: give them with :meth:`Connector.update`.
+
+        Raises:
+            ArchiveError: The archive is not one, of a newer version, truncated or corrupt.
+            ConfigurationError: The passphrase does not decrypt the stored secrets.
+        """
+        from .backup import restore_project
+
+        return restore_project(path, name=name, client=client, secrets=secrets, passphrase=passphrase)
+
+    def migrate(
+        self,
+        to: Client | Project,
+        datasets: Iterable[Dataset | str] | None = None,
+        name: str | None = None,
+        secrets: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> Project:
+        """Copy this project, or some of its datasets with their lineage, to another platform.
+
+        Connectors go without their secrets (marked as needing credentials unless ``secrets`` gives them);
+        dataset files stream from platform to platform through a temporary file, never as a DataFrame.
+        Resources are looked up by name on the other side first: a retried migration duplicates nothing.
+
+        Args:
+            to: Client of the other platform (the project is found or created there by name), or a project.
+            datasets: Datasets (objects or names) to copy with their datasources and connectors; all of the
+                project (with its exporters) when None.
+            name: Name of the project on the other platform; this project's name when None.
+            secrets: Secrets by connector name, such as ``{"warehouse": {"password": "..."}}``.
+
+        Returns:
+            The project on the other platform.
+
+        Raises:
+            ConfigurationError: A dataset named is not in this project.
+        """
+        from .migration import migrate_project
+
+        return migrate_project(self, to, datasets=datasets, name=name, secrets=secrets)
+
+    # -- members ---------------------------------------------------------------------------------------------
+    def add_member(self, user: User | str, role: Role = "viewer") -> Member:
+        """Give a user a role in this project, or change a member's role (owners only).
+
+        Args:
+            user: The user, its name or its id.
+            role: ``viewer`` (lists and reads), ``editor`` (also creates, changes and deletes connectors,
+                datasources and datasets, and uses the connectors' credentials) or ``owner`` (also manages the
+                members, renames and deletes the project).
+
+        Raises:
+            PermissionDeniedError: You are not an owner of the project.
+            NotFoundError: No such user.
+            ConflictError: The change would leave the project without an owner.
+        """
+        body = {"user": user if isinstance(user, str) else user.id, "role": role}
+        return Member.from_dict(self.client.post(format_path("/projects/{}/members", self.id), body))
+
+    def list_members(self) -> list[Member]:
+        """The project's members and their roles."""
+        path = format_path("/projects/{}/members", self.id)
+        return [Member.from_dict(m) for m in self.client.iter_pages(path)]
+
+    def remove_member(self, user: User | str) -> None:
+        """Remove a member (owners remove anyone; a member may remove itself).
+
+        Raises:
+            ConflictError: The member is the project's last owner.
+        """
+        ref = user if isinstance(user, str) else user.id
+        self.client.delete(format_path("/projects/{}/members/{}", self.id, ref))
 
     # -- connectors ------------------------------------------------------------------------------------------
     def _create_connector(self, body: dict[str, Any]) -> Connector:
@@ -358,10 +484,97 @@ class Project:
             }
         )
 
+    def create_connector(
+        self,
+        name: str,
+        type: str,
+        host: str | None = None,
+        port: int | None = None,
+        username: str | None = None,
+        password: str | None = None,
+        database: str | None = None,
+        driver: str | None = None,
+        options: dict[str, Any] | None = None,
+        secrets: dict[str, str] | None = None,
+    ) -> Connector:
+        """Create a connector of any type the platform knows, including types added by driver packages.
+
+        The ``create_*_connector`` methods are shortcuts for the built-in types; this one sends the settings
+        as they are, for the type's driver to check.
+
+        Args:
+            name: Connector name, unique in the project.
+            type: Connector type, as registered on the platform (``sql``, ``ftp``... or a plug-in's type).
+            host: Host name or address.
+            port: Port.
+            username: User name.
+            password: Password; stored encrypted by the platform, never returned.
+            database: Database (or whatever the type's driver calls so).
+            driver: Variant of the type (``postgresql`` for ``sql``).
+            options: Type-specific settings.
+            secrets: Other secrets (tokens, keys), stored encrypted like the password.
+
+        Raises:
+            ConflictError: The project already has a connector of that name.
+            ValidationError: The platform does not know the type, or its driver refused a setting.
+        """
+        body: dict[str, Any] = {
+            "name": name,
+            "type": type,
+            "host": host,
+            "port": port,
+            "username": username,
+            "password": password,
+            "database": database,
+            "driver": driver,
+            "options": options or {},
+            "secrets": secrets or {},
+        }
+        return self._create_connector(body)
+
     def list_connectors(self) -> list[Connector]:
         """The project's connectors, oldest first."""
         path = format_path("/projects/{}/connectors", self.id)
         return [Connector.from_dict(c, self.client) for c in self.client.iter_pages(path)]
+
+    @property
+    def connectors(self) -> ConnectorMap:
+        """The project's connectors by name, fetched now: ``project.connectors["warehouse"]``.
+
+        An unknown name raises :class:`~previsio_sdk.errors.ConnectorNotFoundError` (a ``KeyError``) that
+        suggests close names; the ``repr`` lists names, types and addresses, never a secret.
+        """
+        from .connection_map import ConnectorMap
+
+        return ConnectorMap(self.name, self.list_connectors())
+
+    def add_connectors(
+        self, config: Mapping[str, Any] | str | os.PathLike[str], override_existing: bool = False
+    ) -> list[Connector]:
+        """Create connectors from a configuration: a dict, or the path of a YAML or JSON file.
+
+        The configuration maps names to settings (see :doc:`/guides/moving_projects`); ``${VAR}`` in a
+        value is replaced by the environment variable ``VAR`` of this process, so files hold no secret.
+        Everything is checked before anything is created, and a call creates all its connectors or none.
+
+        Args:
+            config: Connector names mapped to their settings, or the path of a ``.yaml``/``.yml``/``.json``
+                file (relative SQLite files and local roots are then resolved against its directory).
+            override_existing: Replace the settings of connectors that exist under the same name (their
+                datasources keep working); a secret not given keeps its value.
+
+        Returns:
+            The connectors created or updated, in the configuration's order.
+
+        Raises:
+            ConfigurationError: The configuration has problems: one error lists them all, each as
+                ``name.key: problem`` (``details`` holds the list).
+            ConflictError: A name exists already and ``override_existing`` is False (nothing was created).
+            ValidationError: The platform refused a setting (what this call created was deleted again).
+        """
+        from .connection_map import add_connectors
+
+        return add_connectors(self, config, override_existing=override_existing)
 
     # -- datasources -----------------------------------------------------------------------------------------
     def create_datasource(
@@ -529,14 +742,20 @@ class Project:
             return job
         return job.wait(timeout=timeout, progress=progress)
 
-    def _upload(self, name: str, path: Path, fmt: str, original_name: str) -> Job:
+    def _upload(
+        self, name: str, path: Path, fmt: str, original_name: str, datasource_id: str | None = None
+    ) -> Job:
+        params = {"name": name, "format": fmt, "file_name": original_name}
+        if datasource_id is not None:  # a restored or migrated dataset keeps its lineage
+            params["datasource_id"] = datasource_id
         with open(path, "rb") as fh:
             resp = self.client.request(
                 "POST",
                 format_path("/projects/{}/datasets/upload", self.id),
-                params={"name": name, "format": fmt, "file_name": original_name},
+                params=params,
                 data=fh,
                 headers={"Content-Type": "application/octet-stream"},
+                idempotency_key=new_idempotency_key(),  # sent again from the start if the connection drops
             )
         return Job.from_dict(resp.json(), self.client)
 
@@ -554,6 +773,72 @@ class Project:
         """The project's complete datasets, oldest first (snapshots in progress are not listed)."""
         path = format_path("/projects/{}/datasets", self.id)
         return [Dataset.from_dict(d, self.client) for d in self.client.iter_pages(path)]
+
+    # -- exporters -------------------------------------------------------------------------------------------
+    def create_exporter(
+        self,
+        connector: Connector | str,
+        name: str,
+        description: str | None = None,
+        path: str | None = None,
+        bucket: str | None = None,
+        database: str | None = None,
+        table: str | None = None,
+        write_mode: ExporterWriteMode | str = ExporterWriteMode.safe,
+        key: str | list[str] | None = None,
+        format: str | None = None,
+    ) -> Exporter:
+        """Create an exporter: where (a table, or a file path) and how datasets are written back.
+
+        For an SQL connector give ``table`` (``schema.table`` on PostgreSQL; ``database`` to write to
+        another database than the connector's) and a table write mode: ``replace``, ``append``, or
+        ``upsert`` with ``key``. For a file connector give ``path`` (and ``bucket`` for S3) and a file write
+        mode: ``safe`` (the default), ``replace`` or ``timestamp``; files are written as CSV, TSV or Parquet,
+        from the path's extension or ``format``.
+
+        Args:
+            connector: The connector (or its id) to write through.
+            name: Exporter name, unique in the project.
+            description: Free text.
+            path: File path, relative to the connector's root (file connectors).
+            bucket: Bucket (object stores).
+            database: Database of the table (SQL).
+            table: Table name (SQL); created from the dataset's schema when it does not exist.
+            write_mode: What an export does with what the destination holds (:class:`ExporterWriteMode`).
+            key: The columns identifying a row, for ``upsert`` (a name or a list of names).
+            format: ``csv``, ``tsv`` or ``parquet``, when the path's extension does not tell.
+
+        Raises:
+            ConfigurationError: ``write_mode`` names no write mode.
+            ValidationError: The destination or the mode does not fit the connector (a file mode for a table,
+                a path leaving the connector's root, ``upsert`` without ``key``...).
+            ConflictError: The project already has an exporter of that name.
+        """
+        mode = as_write_mode(write_mode)
+        body: dict[str, Any] = {
+            "name": name,
+            "connector_id": ident(connector),
+            "description": description,
+            "path": path,
+            "bucket": bucket,
+            "database": database,
+            "table": table,
+            "write_mode": mode.value,
+            "key": [key] if isinstance(key, str) else key,
+        }
+        if format is not None:
+            body["options"] = {"format": format}
+        data = self.client.post(format_path("/projects/{}/exporters", self.id), body)
+        return Exporter.from_dict(data, self.client)
+
+    def list_exporter(self) -> list[Exporter]:
+        """The project's exporters, oldest first (the Prevision name; see :meth:`list_exporters`)."""
+        path = format_path("/projects/{}/exporters", self.id)
+        return [Exporter.from_dict(e, self.client) for e in self.client.iter_pages(path)]
+
+    def list_exporters(self) -> list[Exporter]:
+        """The project's exporters, oldest first (same as :meth:`list_exporter`)."""
+        return self.list_exporter()
 
 
 def _read_private_key(private_key: str | os.PathLike[str] | None) -> str | None:

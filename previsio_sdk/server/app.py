@@ -19,6 +19,7 @@ from .. import __version__
 from .core import Platform
 from .deps import CurrentUser
 from .errors import PlatformError
+from .middleware import install_guards
 from .schemas import ErrorBody
 from .settings import Settings
 
@@ -160,11 +161,12 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     )
     app.state.platform = platform
     install_error_handlers(app)
+    install_guards(app, platform)
     app.add_middleware(RequestIdMiddleware)
 
-    from .routes import connectors, datasets, datasources, health, jobs, projects
+    from .routes import connectors, datasets, datasources, exporters, health, jobs, members, projects, users
 
-    for module in (health, projects, connectors, datasources, datasets, jobs):
+    for module in (health, projects, members, connectors, datasources, datasets, jobs, exporters, users):
         app.include_router(module.router, prefix=API_PREFIX)
 
     @app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)

@@ -6,10 +6,12 @@ import logging
 
 from .auth import bootstrap_admin
 from .db import Database
+from .exports import recover_exports
 from .jobs import JobRunner
+from .middleware import forget_pending_requests
 from .settings import Settings
 from .storage import ParquetDatasetStore
-from .vault import Vault, load_or_create_key
+from .vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -21,12 +23,7 @@ class Platform:
         self.settings = settings
         settings.home.mkdir(parents=True, exist_ok=True)
         self.db = Database(settings.metadata_url)
-        key = (
-            settings.secret_key.get_secret_value().encode()
-            if settings.secret_key
-            else load_or_create_key(settings.home / "secret.key")
-        )
-        self.vault = Vault(key)
+        self.vault = Vault.for_settings(settings)
         self.store = ParquetDatasetStore(settings.datasets_dir, settings.tmp_dir)
         self.jobs = JobRunner(self, settings.job_workers)
         self.admin_token: str | None = None
@@ -35,6 +32,8 @@ class Platform:
     def start(self) -> None:
         """Recover from a previous run and make sure an admin token exists."""
         self.jobs.recover()
+        forget_pending_requests(self)
+        recover_exports(self)
         self.admin_token = bootstrap_admin(self)
         self.started = True
 

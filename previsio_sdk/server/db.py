@@ -29,6 +29,8 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA synchronous=NORMAL")
+            # A replaced value (an old encrypted password, a revoked token's digest) is zeroed in the file.
+            cur.execute("PRAGMA secure_delete=ON")
             cur.close()
 
     Base.metadata.create_all(engine)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -67,7 +67,10 @@ class PageParams:
         limit = request.app.state.platform.settings.max_page_size
         if page_size > limit:
             raise PlatformError(
-                422, "validation_error", f"page_size may not exceed {limit}.", {"field": "page_size"}
+                422,
+                "validation_error",
+                f"page_size may not exceed {limit}.",
+                {"field": "page_size", "max": limit},
             )
         self.page = page
         self.page_size = page_size
@@ -88,17 +91,64 @@ def visible_project_ids(user: User):  # type: ignore[no-untyped-def]
     return select(ProjectMember.project_id).where(ProjectMember.user_id == user.id)
 
 
-def project_for(session: Session, user: User, project_id: str) -> Project:
-    """The project ``project_id`` if the user may see it; 404 otherwise (no existence leak)."""
+Role = Literal["viewer", "editor", "owner"]
+"""A member's role in a project: a viewer reads, an editor also changes, an owner also manages the project."""
+
+#: The roles, weakest first: each may do what the ones before it may.
+ROLES: tuple[Role, ...] = ("viewer", "editor", "owner")
+
+
+def _require(member: ProjectMember, min_role: Role) -> None:
+    rank = ROLES.index(member.role) if member.role in ROLES else 0  # type: ignore[arg-type]
+    if rank < ROLES.index(min_role):
+        raise PlatformError(
+            403,
+            "forbidden",
+            f"Your role in this project is {member.role}; this needs the {min_role} role"
+            + ("." if min_role == "owner" else " or a higher one."),
+            {"role": member.role, "required": min_role},
+        )
+
+
+def project_for(session: Session, user: User, project_id: str, min_role: Role = "editor") -> Project:
+    """The project ``project_id`` if the user is a member with at least ``min_role``.
+
+    The default asks for an editor: a route that only reads passes ``min_role="viewer"``.
+
+    Raises:
+        NotFound: No such project, or the user is not a member (no existence leak).
+        PlatformError: 403 ``forbidden``: a member whose role is too weak.
+    """
     project = session.get(Project, project_id)
-    if project is None or session.get(ProjectMember, (project_id, user.id)) is None:
+    member = session.get(ProjectMember, (project_id, user.id)) if project is not None else None
+    if project is None or member is None:
         raise NotFound("project", project_id)
+    _require(member, min_role)
     return project
 
 
-def resource_for(session: Session, user: User, model: type[M], ident: str, kind: str) -> M:
-    """A resource owned by a project the user may see; 404 otherwise."""
+def resource_for(
+    session: Session, user: User, model: type[M], ident: str, kind: str, min_role: Role = "editor"
+) -> M:
+    """A resource of a project the user is a member of with at least ``min_role`` (see :func:`project_for`).
+
+    Raises:
+        NotFound: No such resource, or the user is not a member of its project.
+        PlatformError: 403 ``forbidden``: a member whose role is too weak.
+    """
     row = session.get(model, ident)
-    if row is None or session.get(ProjectMember, (row.project_id, user.id)) is None:  # type: ignore[attr-defined]
+    member = session.get(ProjectMember, (row.project_id, user.id)) if row is not None else None  # type: ignore[attr-defined]
+    if row is None or member is None:
         raise NotFound(kind, ident)
+    _require(member, min_role)
     return row
+
+
+def get_admin(user: CurrentUser) -> User:
+    """The caller, if an administrator; 403 ``forbidden`` otherwise."""
+    if not user.is_admin:
+        raise PlatformError(403, "forbidden", "Only an administrator may do this.")
+    return user
+
+
+AdminUser = Annotated[User, Depends(get_admin)]

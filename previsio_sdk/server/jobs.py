@@ -103,6 +103,12 @@ class JobRunner:
 
         self.pool.submit(run)
 
+    def submit_export(self, export_id: str, upload: Path | None = None, fmt: str | None = None) -> None:
+        """Run export ``export_id`` (see :mod:`.exports`); ``upload`` is an uploaded file to export."""
+        from .exports import run_export
+
+        self.pool.submit(run_export, self.platform, export_id, upload, fmt)
+
     # --------------------------------------------------------------------------------------------------------
     def _snapshot_reader(self, session: Any, _job: Job, dataset: Dataset) -> Any:
         ds = session.get(DataSource, dataset.datasource_id)

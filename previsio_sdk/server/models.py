@@ -120,6 +120,9 @@ class Connector(Base):
     database: Mapped[str | None] = mapped_column(String(1000), default=None)
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
     secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    #: Created without secrets its source had (a restored or migrated connector); cleared by an update that
+    #: sets the password or secrets.
+    needs_credentials: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -164,6 +167,51 @@ class Dataset(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Exporter(Base):
+    """Where and how a project writes datasets back: a destination behind a connector and a write mode."""
+
+    __tablename__ = "exporters"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    connector_id: Mapped[str] = mapped_column(ForeignKey("connectors.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    database: Mapped[str | None] = mapped_column(String(1000), default=None)
+    table: Mapped[str | None] = mapped_column(String(1000), default=None)
+    path: Mapped[str | None] = mapped_column(String(4000), default=None)
+    bucket: Mapped[str | None] = mapped_column(String(1000), default=None)
+    write_mode: Mapped[str] = mapped_column(String(20))
+    key: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Export(Base):
+    """One run of an exporter: a dataset (or an uploaded file) written to its destination."""
+
+    __tablename__ = "exports"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    project_id: Mapped[str] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    exporter_id: Mapped[str] = mapped_column(ForeignKey("exporters.id", ondelete="CASCADE"), index=True)
+    dataset_id: Mapped[str | None] = mapped_column(
+        ForeignKey("datasets.id", ondelete="SET NULL"), default=None
+    )
+    source: Mapped[str] = mapped_column(String(20))
+    file_name: Mapped[str | None] = mapped_column(String(500), default=None)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    rows: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    progress_rows: Mapped[int] = mapped_column(BigInteger, default=0)
+    destination: Mapped[str | None] = mapped_column(String(4000), default=None)
+    error_code: Mapped[str | None] = mapped_column(String(100), default=None)
+    error_message: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 class Job(Base):
     """A long task run by the platform (snapshot, upload), polled by the SDK."""
 
@@ -180,3 +228,20 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class IdempotencyRecord(Base):
+    """The answer to a creation request sent with an ``Idempotency-Key``, replayed when it is sent again.
+
+    A row whose ``status_code`` is None belongs to a request still being handled.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str | None] = mapped_column(String(64), default=None)
+    status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    content_type: Mapped[str | None] = mapped_column(String(200), default=None)
+    body: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -102,6 +102,12 @@ class ConnectorCreate(BaseModel):
     database: str | None = Field(default=None, max_length=1000, pattern=NO_NUL)
     options: Options = Field(default_factory=dict)
     secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    missing_secrets: list[Annotated[str, Field(min_length=1, max_length=100, pattern=NO_NUL)]] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Secrets the connector needs but that are not given (a restored or migrated connector): "
+        "it is created marked as needing credentials, to be set later with PATCH.",
+    )
 
 
 class ConnectorUpdate(BaseModel):
@@ -132,7 +138,23 @@ class ConnectorPublic(BaseModel):
     options: dict[str, Any]
     has_password: bool
     secret_fields: list[str]
+    needs_credentials: bool = False
     created_at: datetime
+
+
+class SecretsExportRequest(BaseModel):
+    """A passphrase to encrypt a connector's secrets with, for a backup archive."""
+
+    model_config = ConfigDict(extra="forbid")
+    passphrase: SecretStr = Field(min_length=8, max_length=1000)
+
+
+class SecretsExport(BaseModel):
+    """A connector's secrets encrypted with a key derived from a passphrase (see the backup format)."""
+
+    ciphertext: str
+    kdf: dict[str, Any]
+    cipher: str
 
 
 class ConnectorTest(BaseModel):
@@ -225,6 +247,130 @@ class JobPublic(BaseModel):
     status: Literal["pending", "running", "succeeded", "failed"]
     dataset_id: str | None
     progress_rows: int
+    error_code: str | None
+    error_message: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+# -- users, tokens and project members -----------------------------------------------------------------------
+UserName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\x00-\x20\x7f]+$"),
+]
+"""A user name: 1 to 200 printable characters without blanks."""
+
+
+class UserCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: UserName
+    is_admin: bool = False
+
+
+class UserPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    name: str
+    is_admin: bool
+    created_at: datetime
+
+
+class TokenCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    expires_in_days: float | None = Field(default=None, gt=0, le=36500)
+
+
+class TokenPublic(BaseModel):
+    """A token as listed: never its value."""
+
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    user_id: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked: bool
+
+
+class TokenCreated(TokenPublic):
+    """A new token: ``token`` is its value, shown this once (only its digest is stored)."""
+
+    token: str
+
+
+class MemberCreate(BaseModel):
+    """Who to add to a project (a user name or id), and with which role; an existing member changes role."""
+
+    model_config = ConfigDict(extra="forbid")
+    user: str = Field(min_length=1, max_length=200)
+    role: Literal["viewer", "editor", "owner"] = "viewer"
+
+
+class MemberPublic(BaseModel):
+    user_id: str
+    user_name: str
+    role: Literal["viewer", "editor", "owner"]
+
+
+# -- exporters and exports -----------------------------------------------------------------------------------
+WriteModeName = Literal["safe", "replace", "timestamp", "append", "upsert"]
+"""How an export treats what its destination already holds."""
+
+KeyColumn = Annotated[str, StringConstraints(min_length=1, max_length=1000, pattern=NO_NUL)]
+
+
+class ExporterCreate(BaseModel):
+    """A new exporter: a destination behind a connector (a table, or a file path) and a write mode."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Name
+    connector_id: str = Field(min_length=1, max_length=64)
+    description: str | None = Field(default=None, max_length=10000)
+    database: str | None = Field(default=None, max_length=1000, pattern=NO_NUL)
+    table: str | None = Field(default=None, max_length=1000, pattern=NO_NUL)
+    path: str | None = Field(default=None, max_length=4000, pattern=NO_NUL)
+    bucket: str | None = Field(default=None, max_length=1000, pattern=NO_NUL)
+    write_mode: WriteModeName = "safe"
+    key: list[KeyColumn] | None = Field(default=None, max_length=32)
+    options: Options = Field(default_factory=dict)
+
+
+class ExporterPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    project_id: str
+    connector_id: str
+    name: str
+    description: str | None
+    database: str | None
+    table: str | None
+    path: str | None
+    bucket: str | None
+    write_mode: WriteModeName
+    key: list[str] | None
+    options: dict[str, Any]
+    created_at: datetime
+
+
+class ExportCreate(BaseModel):
+    """Export a dataset of the exporter's project."""
+
+    model_config = ConfigDict(extra="forbid")
+    dataset_id: str = Field(min_length=1, max_length=64)
+
+
+class ExportPublic(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+    id: str
+    project_id: str
+    exporter_id: str
+    dataset_id: str | None
+    source: Literal["dataset", "file", "dataframe"]
+    file_name: str | None
+    status: Literal["pending", "running", "succeeded", "failed"]
+    rows: int | None
+    progress_rows: int
+    destination: str | None
     error_code: str | None
     error_message: str | None
     created_at: datetime

@@ -14,6 +14,7 @@ import uvicorn
 from .app import create_app
 from .auth import ADMIN_TOKEN_FILE
 from .core import Platform
+from .logs import harden_logging
 from .settings import Settings
 
 #: Written by a platform started with ``local=True``: how the SDK finds and reuses it.
@@ -56,6 +57,7 @@ def serve(
     if local:
         settings = settings.model_copy(update={"share_dataset_files": True})
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    harden_logging()
     platform = Platform(settings)
     platform.start()
     sock = _bind(host, port)
@@ -72,7 +74,9 @@ def serve(
         os.replace(tmp, state_path)
     print(f"previsio platform listening on {url} (home {settings.home})", flush=True)
     app = create_app(settings, platform)
-    server = uvicorn.Server(uvicorn.Config(app, log_level=log_level, access_log=True, timeout_keep_alive=30))
+    config = uvicorn.Config(app, log_level=log_level, access_log=True, timeout_keep_alive=30)
+    harden_logging()  # after uvicorn set up its handlers: they get the redacting filter too
+    server = uvicorn.Server(config)
     try:
         server.run(sockets=[sock])
     finally:

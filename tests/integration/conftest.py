@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import psycopg
 import pymysql
@@ -35,6 +36,12 @@ MY_HOST, MY_PORT, MY_SUPERUSER = "127.0.0.1", 3306, "root"
 PG_SCRAM_USER, PG_SCRAM_PASSWORD = "previsio_scram", "scram-Secret-4711"
 #: MariaDB user created by the fixtures below, with a password.
 MY_USER, MY_PASSWORD = "previsio_it", "maria-Secret-0815"
+
+#: Every credential the suite hands to a platform; none may show in a platform log or an answer (see
+#: ``_no_secret_leaves_a_platform`` below). Tests add the ones they make up with ``SUITE_SECRETS.add``.
+SUITE_SECRETS: set[str] = {PG_SCRAM_PASSWORD, MY_PASSWORD}
+#: The admin tokens of the platforms started by ``start_platform``: never in their logs either.
+PLATFORM_TOKENS: set[str] = set()
 
 
 @dataclass
@@ -93,6 +100,7 @@ def start_platform(home: Path, env: dict[str, str] | None = None, timeout: float
                 url = json.loads(state.read_text())["url"]
                 if requests.get(f"{url}/api/v1/health", timeout=2).ok:
                     token = (home / "admin.token").read_text().strip()
+                    PLATFORM_TOKENS.add(token)
                     return RunningPlatform(url, token, home, log_path, proc)
             except (ValueError, KeyError, requests.RequestException):
                 pass
@@ -109,6 +117,82 @@ def stop_platform(platform: RunningPlatform) -> None:
     except subprocess.TimeoutExpired:
         platform.process.kill()
         platform.process.wait()
+
+
+def secret_forms(secret: str) -> set[str]:
+    """The ways a secret could show up: as is, URL-quoted, JSON-escaped."""
+    return {
+        secret,
+        quote(secret, safe=""),
+        quote_plus(secret),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    }
+
+
+def _suite_secrets() -> set[str]:
+    """SUITE_SECRETS, and the credentials the suite's modules define (file servers, the secrets test)."""
+    found = set(SUITE_SECRETS)
+    for name, module in list(sys.modules.items()):
+        if not (name in ("fileservers", "conftest") or name.startswith("test_")) or module is None:
+            continue
+        for attr, value in vars(module).items():
+            if (
+                isinstance(value, str)
+                and attr.isupper()
+                and attr.endswith(("_PASSWORD", "_TOKEN", "_SECRET"))
+                and "FILE" not in attr
+            ):
+                found.add(value)
+        found.update(s for s in getattr(module, "ALL_SECRETS", ()) if isinstance(s, str))
+    return {s for s in found if len(s) >= 6}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_secret_leaves_a_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """After the whole session: no credential in any answer received, nor in any platform's log.
+
+    Every answer the suite's ``requests`` calls receive (status line, headers, body unless streamed) is kept
+    in a file; at the end it and every platform log (``start_platform``'s, the embedded local platforms',
+    ``previsio serve``'s output) are searched for every credential the suite used, in clear, URL- or
+    JSON-escaped, and for the platforms' admin tokens.
+    """
+    answers_path = tmp_path_factory.getbasetemp() / "all-answers.txt"
+    original = requests.Session.send
+
+    def send(self: requests.Session, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        resp = original(self, request, **kwargs)
+        try:
+            body = "" if kwargs.get("stream") else resp.text
+            with open(answers_path, "a", encoding="utf-8", errors="replace") as out:
+                out.write(
+                    f"\n== {request.method} {request.url} -> {resp.status_code}\n{dict(resp.headers)}\n{body}"
+                )
+        except Exception:  # noqa: BLE001 - recording must never break a test
+            pass
+        return resp
+
+    requests.Session.send = send  # type: ignore[method-assign]
+    yield
+    requests.Session.send = original  # type: ignore[method-assign]
+    secrets = _suite_secrets()
+    base = tmp_path_factory.getbasetemp()
+    logs = [
+        p for pattern in ("test-platform.log", "platform.log", "serve-*.out") for p in base.rglob(pattern)
+    ]
+    found = []
+    for path in [answers_path, *logs]:
+        if not path.exists():
+            continue
+        text = path.read_text(errors="replace")
+        wanted = secrets | (PLATFORM_TOKENS if path.name == "test-platform.log" else set())
+        for secret in wanted:
+            hits = [form for form in secret_forms(secret) if form in text]
+            if hits:
+                at = text.find(hits[0])
+                found.append((str(path.relative_to(base)), hits, text[max(0, at - 200) : at + 100]))
+    assert {PG_SCRAM_PASSWORD, MY_PASSWORD} <= secrets
+    assert found == [], f"credentials found in {len(found)} places (file, forms, context): {found}"
 
 
 @pytest.fixture(scope="session")

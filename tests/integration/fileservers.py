@@ -39,6 +39,8 @@ from pyftpdlib.servers import ThreadedFTPServer
 
 HOST = "127.0.0.1"
 FTP_USER, FTP_PASSWORD = "ftp-it", "ftp-Secret-2718"
+#: A second FTP user of the same root, allowed to write (the exporter tests); the first one only reads.
+FTP_WRITER, FTP_WRITER_PASSWORD = "ftp-rw", "ftp-Secret-1414"
 SFTP_USER, SFTP_PASSWORD = "sftp-it", "sftp-Secret-3141"
 HTTP_USER, HTTP_PASSWORD, HTTP_TOKEN = "http-it", "http-Secret-1618", "bearer-Token-5772"
 S3_BUCKET = "lake"
@@ -148,12 +150,15 @@ class FTPServerInfo:
     port: int
     username: str
     password: str
+    writer: str = FTP_WRITER
+    writer_password: str = FTP_WRITER_PASSWORD
 
 
 def start_ftp(root: Path) -> tuple[FTPServerInfo, Any]:
-    """pyftpdlib serving ``root`` to one user (read-only), in a thread."""
+    """pyftpdlib serving ``root`` to a read-only user and to a user allowed to write, in a thread."""
     authorizer = DummyAuthorizer()
     authorizer.add_user(FTP_USER, FTP_PASSWORD, str(root), perm="elr")
+    authorizer.add_user(FTP_WRITER, FTP_WRITER_PASSWORD, str(root), perm="elradfmw")
     handler = type(
         "ITHandler",
         (FTPHandler,),
@@ -321,6 +326,9 @@ def start_s3(log_dir: Path) -> S3ServerInfo:
     )
     key = iam.create_access_key(UserName="previsio-it")["AccessKey"]
     info = S3ServerInfo(endpoint, key["AccessKeyId"], key["SecretAccessKey"], S3_BUCKET, process)
+    from conftest import SUITE_SECRETS  # the credentials no platform log or answer may show
+
+    SUITE_SECRETS.add(info.secret_key)
     info.client().create_bucket(Bucket=S3_BUCKET)
     return info
 

@@ -706,7 +706,7 @@ def test_deleting_a_connector_in_use_is_a_conflict_listing_its_datasources(proje
     with pytest.raises(pio.ConflictError) as info:
         lite.delete()
     assert "uses-lite" in info.value.message
-    assert info.value.details == {"datasources": [{"id": source.id, "name": "uses-lite"}]}
+    assert info.value.details == {"datasources": [{"id": source.id, "name": "uses-lite"}], "exporters": []}
     lite.delete(force=True)
     with pytest.raises(pio.NotFoundError):
         pio.DataSource.from_id(source.id, client=project.client)

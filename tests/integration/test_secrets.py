@@ -2,7 +2,9 @@
 
 One test drives every connector endpoint with distinctive passwords (PostgreSQL through the scram-only role,
 MariaDB, SQLite, plus one full of URL-special characters) and records everything the platform and the SDK
-show; the password must appear nowhere, in clear or URL/JSON-escaped.
+show; the password must appear nowhere, in clear or URL/JSON-escaped. Beyond this module, the whole suite is
+watched: ``_no_secret_leaves_a_platform`` (conftest.py) searches every answer the suite received and every
+platform log it produced for every credential the suite used, at the end of the session.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import attrs
 import pytest
 import requests
 from conftest import MY_HOST, MY_PORT, MY_USER, PG_HOST, PG_PORT, PG_SCRAM_PASSWORD, PG_SCRAM_USER
+from fileservers import FileServers, session_file_servers
 
 import previsio_sdk as pio
 
@@ -263,3 +266,67 @@ def test_the_sdk_never_sends_a_password_in_a_url(project, platform, pg_database)
         assert leaks(request.url or "") == []
         assert leaks(str({k: v for k, v in request.headers.items() if k != "Authorization"})) == []
     assert any(SECRET in (r.body.decode() if isinstance(r.body, bytes) else (r.body or "")) for r in sent)
+
+
+# -- logs at debug level -------------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> FileServers:
+    """The session's file servers (an S3 server among them)."""
+    return session_file_servers(tmp_path_factory.getbasetemp())
+
+
+def test_the_platform_log_at_debug_level_holds_no_library_debug_output(platform, project, servers):
+    """At --log-level debug the platform logs its own debug lines, but none of the credential-printing
+    libraries' (botocore signs requests in its debug output, SQLAlchemy prints statement parameters)."""
+    s3 = servers.s3
+    connector = project.create_s3_connector(
+        "s3-debug", username=s3.access_key, password=s3.secret_key, host=s3.endpoint
+    )
+    assert connector.test()
+    connector.list_files(bucket=s3.bucket)
+    log = platform.log_text()
+    assert "DEBUG" in log, "the platform runs at debug level"
+    noisy = [
+        line
+        for line in log.splitlines()
+        if " DEBUG " in line
+        and any(f" {name}" in line for name in ("botocore", "sqlalchemy", "urllib3", "s3fs"))
+    ]
+    assert noisy == []
+    assert leaks(log, (s3.secret_key,)) == []
+
+
+def test_the_redacting_filter_masks_secrets_in_messages_arguments_and_tracebacks():
+    """Log records lose bearer tokens, password= values, URL credentials and every remembered secret."""
+    import logging
+
+    from previsio_sdk.server.logs import RedactingFilter, harden_logging, remember_secrets
+
+    remember_secrets([SECRET, "abc"])  # too short to be searched for: "abc" stays
+    records = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(self.format(record))
+
+    handler = Keep()
+    handler.addFilter(RedactingFilter())
+    logger = logging.getLogger("previsio-test-redaction")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        logger.debug("connect %s with %d rows", f"postgresql://u:{ODD}@db/x", 3)
+        logger.info("header Authorization: Bearer pvo_abcdefghijklmnop and password=%s&x=1", ROTATED)
+        logger.info("abc is %s; the api key is %r", SECRET, {"api_key": API_KEY})
+        try:
+            raise RuntimeError(f"failed with {SECRET}")
+        except RuntimeError:
+            logger.exception("boom")
+    finally:
+        logger.removeHandler(handler)
+    text = "\n".join(records)
+    assert leaks(text, (SECRET, ROTATED, ODD, API_KEY, "pvo_abcdefghijklmnop")) == []
+    assert "3 rows" in text and "abc is ***" in text and "RuntimeError" in text
+    harden_logging(logger_names=())
+    for name in ("botocore", "sqlalchemy.engine", "paramiko", "s3fs", "urllib3", "asyncssh", "psycopg"):
+        assert not logging.getLogger(name).isEnabledFor(logging.INFO), name

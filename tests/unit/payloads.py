@@ -97,6 +97,48 @@ def job_payload(**overrides: Any) -> dict[str, Any]:
     }
 
 
+def exporter_payload(**overrides: Any) -> dict[str, Any]:
+    """``ExporterPublic`` of a table exporter."""
+    return {
+        "id": "e1",
+        "project_id": "p1",
+        "connector_id": "c1",
+        "name": "scores_out",
+        "description": None,
+        "database": None,
+        "table": "scores",
+        "path": None,
+        "bucket": None,
+        "write_mode": "replace",
+        "key": None,
+        "options": {},
+        "created_at": CREATED_AT,
+        **overrides,
+    }
+
+
+def export_payload(**overrides: Any) -> dict[str, Any]:
+    """``ExportPublic`` of a pending export of dataset d1."""
+    return {
+        "id": "x1",
+        "project_id": "p1",
+        "exporter_id": "e1",
+        "dataset_id": "d1",
+        "source": "dataset",
+        "file_name": None,
+        "status": "pending",
+        "rows": None,
+        "progress_rows": 0,
+        "destination": None,
+        "error_code": None,
+        "error_message": None,
+        "created_at": CREATED_AT,
+        "started_at": None,
+        "finished_at": None,
+        **overrides,
+    }
+
+
 def page_payload(
     items: list[Any], total: int | None = None, page: int = 1, page_size: int = 500
 ) -> dict[str, Any]:

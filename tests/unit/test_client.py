@@ -131,12 +131,14 @@ class TestRetries:
         assert len(api.requests) == 2
         assert backoffs == [1]
 
-    def test_does_not_retry_a_post(self, client: pio.Client, api: MockApi, backoffs: list[int]) -> None:
-        """A POST answered 503 is not sent again: it raises ServerError after one call."""
+    def test_does_not_retry_a_post_without_idempotency_key(
+        self, client: pio.Client, api: MockApi, backoffs: list[int]
+    ) -> None:
+        """A POST sent without an idempotency key and answered 503 is not sent again: ServerError at once."""
         api.add("POST", "/projects", status=503, json={"error": {"code": "unavailable", "message": "Down."}})
 
         with pytest.raises(pio.ServerError) as info:
-            client.post("/projects", {"name": "x"})
+            client.request("POST", "/projects", json={"name": "x"})
         assert info.value.status == 503
         assert len(api.requests) == 1
         assert backoffs == []
@@ -199,14 +201,14 @@ class TestRetries:
         assert client.get("/projects/p1")["id"] == "p1"
         assert backoffs == [1]
 
-    def test_does_not_retry_a_post_that_cannot_connect(
+    def test_does_not_retry_a_post_without_idempotency_key_that_cannot_connect(
         self, client: pio.Client, api: MockApi, backoffs: list[int]
     ) -> None:
-        """A POST that cannot connect raises ServerUnreachableError at once (it may have arrived)."""
+        """A POST without idempotency key that cannot connect raises at once (it may have arrived)."""
         api.add("POST", "/projects", body=requests.ConnectionError("reset"))
 
         with pytest.raises(pio.ServerUnreachableError):
-            client.post("/projects", {"name": "x"})
+            client.request("POST", "/projects", json={"name": "x"})
         assert len(api.requests) == 1
         assert backoffs == []
 

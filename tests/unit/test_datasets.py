@@ -202,17 +202,18 @@ class TestUpload:
         assert uploaded.to_pydict() == {"id": [1, 2, 3], "name": ["a", "b", "c"]}
         assert isinstance(job, pio.Job) and job.kind == "upload"
 
-    def test_an_upload_is_never_retried(
+    def test_an_upload_answered_503_is_retried_with_one_idempotency_key(
         self, project: pio.Project, api: MockApi, tmp_path: Path, backoffs: list[int]
     ) -> None:
-        """An upload answered 503 raises ServerError after a single attempt."""
+        """An upload answered 503 is sent again (same Idempotency-Key) until max_retries, then raises."""
         path = tmp_path / "x.csv"
         path.write_bytes(b"a\n1\n")
         api.add("POST", "/projects/p1/datasets/upload", status=503)
 
         with pytest.raises(pio.ServerError):
             project.create_dataset("x", file_name=path)
-        assert len(api.requests) == 1 and backoffs == []
+        assert len(api.requests) == 1 + project.client.max_retries and backoffs == [1, 2, 3]
+        assert len({r.headers["Idempotency-Key"] for r in api.requests}) == 1
 
     @pytest.mark.parametrize("name", ["data.xlsx", "data.json", "data", "data.csv.gz"])
     def test_an_unknown_extension_is_refused_before_any_request(

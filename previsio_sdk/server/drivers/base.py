@@ -145,6 +145,12 @@ class ReadFailed(DriverError):
     code_name = "read_failed"
 
 
+class QueryTimeout(DriverError):
+    """A query ran longer than the platform allows (``query_timeout_seconds``) and was stopped."""
+
+    code_name = "query_timeout"
+
+
 class Unsupported(DriverError):
     """The driver does not offer this operation."""
 
@@ -293,7 +299,7 @@ class Driver(abc.ABC):
         if mode not in self.write_modes:
             allowed = ", ".join(m.value for m in self.write_modes)
             raise Invalid(
-                f"The write mode {mode.value!r} does not apply to a {self.type_name} destination; "
+                f"The write mode {mode.value!r} does not apply to {self.type_name} connectors; "
                 f"use one of {allowed}.",
                 {"field": "write_mode", "allowed": [m.value for m in self.write_modes]},
             )
@@ -327,6 +333,42 @@ class Driver(abc.ABC):
     def redact(self, text: str) -> str:
         """Remove this connector's secrets from ``text``."""
         return redact(text, self.config.secrets)
+
+
+class StreamTap:
+    """Watches a stream while a database client or a file writer consumes it.
+
+    A writer that fails cannot always tell whether the destination or the stream (the dataset being read)
+    was at fault; the tap keeps the stream's own exception, so that it can be raised as it is, and counts the
+    rows that went through.
+    """
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+        self.rows = 0
+
+    def wrap(
+        self,
+        reader: pa.RecordBatchReader,
+        schema: pa.Schema | None = None,
+        transform: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None,
+    ) -> pa.RecordBatchReader:
+        """``reader``'s non-empty batches (passed through ``transform``, of ``schema``), watched."""
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            try:
+                for batch in reader:
+                    if batch.num_rows:
+                        out = transform(batch) if transform is not None else batch
+                        self.rows += out.num_rows
+                        yield out
+            except GeneratorExit:  # the consumer stopped reading (it failed): not the stream's error
+                raise
+            except BaseException as exc:
+                self.error = exc
+                raise
+
+        return pa.RecordBatchReader.from_batches(schema or reader.schema, batches())
 
 
 #: Most key columns an upsert may name.

@@ -10,12 +10,14 @@ errors whose messages carry no secret.
 from __future__ import annotations
 
 import abc
+import contextlib
 import errno
 import ftplib
 import posixpath
 import re
 import socket
-from collections.abc import Iterator
+import uuid
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,18 +26,25 @@ from urllib.parse import unquote, urlsplit
 
 import pyarrow as pa
 
-from ..errors import Invalid
-from . import formats
+from ..errors import Invalid, PlatformError
+from . import file_write, formats
 from .base import (
+    FILE_WRITE_MODES,
     AuthenticationFailed,
     ConnectionFailed,
+    DestinationExists,
+    DestinationSpec,
     Driver,
     DriverError,
     InvalidSource,
     ReadFailed,
     SourceNotFound,
     SourceSpec,
+    StreamTap,
     TestOutcome,
+    WriteFailed,
+    WriteMode,
+    WriteResult,
 )
 
 #: Exceptions that mean a bug here rather than a remote failure.
@@ -438,6 +447,170 @@ class FileDriver(Driver):
     def _guarded(self, reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
         with self.errors():
             yield from reader
+
+    # -- writing ---------------------------------------------------------------------------------------------
+    write_modes: ClassVar[tuple[WriteMode, ...]] = FILE_WRITE_MODES
+    #: Bytes per block of a file being written (fsspec block size; an S3 multipart part).
+    write_block_size: ClassVar[int] = 8 << 20
+
+    def normalize_destination(
+        self, dest: DestinationSpec, mode: WriteMode, key: Sequence[str] | None
+    ) -> DestinationSpec:
+        """Check a file destination: a path below the root (never a pattern), its format, the bucket."""
+        dest = super().normalize_destination(dest, mode, key)
+        if dest.table or dest.database:
+            raise Invalid(
+                f"table= and database= do not apply to a {self.type_name} destination; give path=.",
+                {"field": "table"},
+            )
+        if (dest.path or "").endswith("/"):
+            raise Invalid("A destination path names a file, not a directory.", {"field": "path"})
+        path = safe_relative_path(dest.path, allow_empty=False)
+        if GLOB_CHARS.search(path):
+            raise Invalid(f"A destination path cannot be a pattern: {path!r}.", {"field": "path"})
+        options = dict(dest.options or {})
+        unknown = sorted(set(options) - {"format"})
+        if unknown:
+            raise Invalid(f"Unknown destination options {unknown}; known: ['format'].", {"field": "options"})
+        fmt = file_write.write_format(path, options.get("format"))
+        return DestinationSpec(path=path, bucket=self.normalize_bucket(dest.bucket), options={"format": fmt})
+
+    def write(
+        self, dest: DestinationSpec, reader: pa.RecordBatchReader, mode: WriteMode, key: Sequence[str] | None
+    ) -> WriteResult:
+        """Write the stream as one file under a temporary name, then rename it to the destination.
+
+        ``safe`` fails when the file exists; ``replace`` overwrites it; ``timestamp`` writes a new file whose
+        name carries the export time. Missing parent directories are created (and removed again if the write
+        fails). On failure the destination is left as it was.
+        """
+        rel = safe_relative_path(dest.path, allow_empty=False)
+        fmt = file_write.write_format(rel, (dest.options or {}).get("format"))
+        tap = StreamTap()
+        reader = tap.wrap(reader)
+        with self.connected() as fs, self.write_errors(tap):
+            root = self.root(fs, dest.bucket)
+            if mode is WriteMode.timestamp:
+                rel = self._free_timestamped_name(fs, root, rel)
+            full = self.join(root, rel)
+            self.check_writable(fs, full)
+            if self._exists(fs, full):
+                if fs.isdir(full):
+                    raise WriteFailed(f"{rel!r} is a directory{self._where_dest(dest)}.")
+                if mode is not WriteMode.replace:
+                    raise DestinationExists(
+                        f"{rel!r} already exists{self._where_dest(dest)}; the safe write mode never "
+                        "overwrites a file."
+                    )
+            created = self._make_parents(fs, root, rel)
+            try:
+                rows = self.write_file(fs, full, reader, fmt, mode)
+            except BaseException:
+                for directory in reversed(created):
+                    with contextlib.suppress(Exception):
+                        fs.rmdir(directory)
+                raise
+        return WriteResult(rows, rel)
+
+    def check_writable(self, fs: Any, full_path: str) -> None:
+        """Refuse a destination that resolves outside the root (local files check symbolic links)."""
+        self.check_readable(fs, full_path)
+
+    def write_file(self, fs: Any, full: str, reader: pa.RecordBatchReader, fmt: str, mode: WriteMode) -> int:
+        """Write the stream to ``<full>.tmp-<id>``, then rename it to ``full``; return the rows written.
+
+        The temporary file is removed when anything fails.
+        """
+        tmp = f"{full}.tmp-{uuid.uuid4().hex[:12]}"
+        try:
+            with self.open_for_write(fs, tmp) as sink:
+                rows = file_write.encode_stream(reader, sink, fmt)
+            self.rename_into_place(fs, tmp, full, overwrite=mode is WriteMode.replace)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                fs.rm_file(tmp)
+            raise
+        return rows
+
+    def open_for_write(self, fs: Any, full: str) -> AbstractContextManager[IO[bytes]]:
+        """Open a file for writing (a context manager)."""
+        return fs.open(full, "wb", block_size=self.write_block_size)
+
+    def rename_into_place(self, fs: Any, tmp: str, full: str, overwrite: bool) -> None:
+        """Give the written file its final name; without ``overwrite``, never replace an existing file.
+
+        The base implementation checks then renames (FTP servers differ in whether a rename overwrites);
+        drivers whose protocol has an atomic no-clobber rename use it.
+
+        Raises:
+            DestinationExists: The file appeared meanwhile and ``overwrite`` is False.
+        """
+        if not overwrite and self._exists(fs, full):
+            raise DestinationExists(f"{self.relative(self.root(fs, None), full)!r} appeared while writing.")
+        try:
+            fs.mv(tmp, full)
+        except Exception:
+            if not (overwrite and self._exists(fs, full)):
+                raise
+            fs.rm_file(full)  # a server that refuses to rename over a file
+            fs.mv(tmp, full)
+
+    def _exists(self, fs: Any, full: str) -> bool:
+        try:
+            fs.info(full)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _free_timestamped_name(self, fs: Any, root: str, rel: str) -> str:
+        now = datetime.now(timezone.utc)
+        for attempt in range(100):
+            candidate = file_write.timestamped(rel, now, attempt)
+            if not self._exists(fs, self.join(root, candidate)):
+                return candidate
+        raise DestinationExists(f"Too many exports of {rel!r} in the same second.")
+
+    def _make_parents(self, fs: Any, root: str, rel: str) -> list[str]:
+        """Create the missing directories above ``rel``; return those created, outermost first."""
+        if self.uses_bucket:
+            return []  # object stores have no directories
+        created: list[str] = []
+        parts = rel.split("/")[:-1]
+        for i in range(1, len(parts) + 1):
+            directory = self.join(root, "/".join(parts[:i]))
+            if self._exists(fs, directory):
+                continue
+            fs.mkdir(directory, create_parents=False)
+            created.append(directory)
+        return created
+
+    def _where_dest(self, dest: DestinationSpec) -> str:
+        return f" in bucket {dest.bucket!r}" if dest.bucket else f" on {self.describe()}"
+
+    @contextmanager
+    def write_errors(self, tap: StreamTap | None = None) -> Iterator[None]:
+        """Turn filesystem and network exceptions of a write into redacted driver errors.
+
+        The failure of the stream being written (seen by ``tap``) is raised as it is.
+        """
+        try:
+            yield
+        except PlatformError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - backends raise their own classes
+            if tap is not None and tap.error is not None:
+                raise tap.error from None
+            if isinstance(exc, _BUGS) and self.classify(exc) is None:
+                raise
+            cls, message = self._classify(exc)
+            refused = isinstance(exc, PermissionError) and self.classify(exc) is None
+            if isinstance(exc, ftplib.error_perm) and str(exc)[:3] not in ("530", "332"):
+                refused = True
+            if refused:
+                cls, message = WriteFailed, f"The server refused the write: {str(exc).strip() or message}"
+            elif cls is not AuthenticationFailed and cls is not ConnectionFailed:
+                cls = WriteFailed
+            raise cls(self.redact(message)) from None
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

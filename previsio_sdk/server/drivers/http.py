@@ -21,6 +21,7 @@ from .base import (
     DriverError,
     SourceNotFound,
     TestOutcome,
+    WriteMode,
     register,
 )
 from .files import FileDriver, _chain
@@ -35,6 +36,8 @@ class HTTPDriver(FileDriver):
 
     random_access: ClassVar[bool] = False
     secret_fields: ClassVar[tuple[str, ...]] = ("password", "token")
+    #: HTTP servers are read: exporters cannot write to them.
+    write_modes: ClassVar[tuple[WriteMode, ...]] = ()
 
     @classmethod
     def normalize_config(cls, config: ConnectorConfig) -> ConnectorConfig:

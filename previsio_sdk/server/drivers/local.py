@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager
 from typing import IO, Any
 
 from ..errors import Invalid
-from .base import ConnectorConfig, InvalidSource, SourceNotFound, register
+from .base import ConnectorConfig, DestinationExists, InvalidSource, SourceNotFound, register
 from .files import GLOB_CHARS, FileDriver, normalize_root, safe_relative_path
 
 
@@ -120,6 +120,35 @@ class LocalDriver(FileDriver):
 
     def test_target(self, fs: Any) -> str:
         return self.real_root()
+
+    # -- writing ---------------------------------------------------------------------------------------------
+    def check_writable(self, fs: Any, full_path: str) -> None:
+        root = self.real_root()
+        if not _inside(os.path.realpath(full_path), root):
+            raise Invalid(
+                f"{self.relative(root, full_path)!r} leads out of the connector's root (a symbolic link); "
+                "it cannot be written.",
+                {"field": "path"},
+                code="unsafe_path",
+            )
+
+    def open_for_write(self, fs: Any, full: str) -> AbstractContextManager[IO[bytes]]:
+        self.check_writable(fs, full)
+        return open(full, "xb", buffering=1 << 20)
+
+    def rename_into_place(self, fs: Any, tmp: str, full: str, overwrite: bool) -> None:
+        """``os.replace`` to overwrite; a hard link (which fails when the name is taken) otherwise."""
+        self.check_writable(fs, full)
+        if overwrite:
+            os.replace(tmp, full)
+            return
+        try:
+            os.link(tmp, full)
+        except FileExistsError:
+            raise DestinationExists(
+                f"{self.relative(self.real_root(), full)!r} appeared while writing."
+            ) from None
+        os.unlink(tmp)
 
     def describe(self) -> str:
         return f"local directory {self.config.options.get('root')}"

@@ -4,6 +4,12 @@
 ``password`` are the access key id and the secret key; without them requests are anonymous: the platform never
 falls back to credentials of its own (environment, instance profile). A datasource names its ``bucket``; its
 ``path`` is a key (or a glob of keys) in it.
+
+S3 has no rename: an export writes its object directly under the final key, as a multipart upload that
+becomes visible only when it is completed, after the last byte; a failed export aborts the upload and leaves
+no object (and an existing object untouched). The ``safe`` mode checks that the key is free before writing;
+S3 offers no atomic "create if absent" that every compatible store honours, so two exports racing for the
+same new key may both succeed, the last one winning.
 """
 
 from __future__ import annotations
@@ -12,8 +18,19 @@ import re
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+import pyarrow as pa
+
 from ..errors import Invalid
-from .base import AuthenticationFailed, ConnectionFailed, ConnectorConfig, DriverError, register
+from . import file_write
+from .base import (
+    AuthenticationFailed,
+    ConnectionFailed,
+    ConnectorConfig,
+    DestinationExists,
+    DriverError,
+    WriteMode,
+    register,
+)
 from .files import FileDriver, normalize_root
 
 CONFIG_OPTIONS = ("region", "bucket", "root", "addressing_style")
@@ -145,6 +162,23 @@ class S3Driver(FileDriver):
 
     def test_target(self, fs: Any) -> str:
         return self.root(fs, self.config.options.get("bucket"))
+
+    def write_file(self, fs: Any, full: str, reader: pa.RecordBatchReader, fmt: str, mode: WriteMode) -> int:
+        """Write the object under its final key: a multipart upload completed only after the last byte."""
+        sink = fs.open(full, "wb", autocommit=False, block_size=self.write_block_size)
+        try:
+            rows = file_write.encode_stream(reader, sink, fmt)
+            sink.close()  # uploads the last part; nothing is visible before commit()
+            if mode is not WriteMode.replace and self._exists(fs, full):
+                raise DestinationExists(f"{full!r} appeared while writing.")
+            sink.commit()
+        except BaseException:
+            try:
+                sink.discard()  # aborts the multipart upload
+            finally:
+                sink.closed = True
+            raise
+        return rows
 
     def classify(self, exc: BaseException) -> type[DriverError] | None:
         import botocore.exceptions as bex

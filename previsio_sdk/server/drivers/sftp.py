@@ -15,7 +15,14 @@ from typing import IO, Any, ClassVar
 import paramiko
 
 from ..errors import Invalid
-from .base import AuthenticationFailed, ConnectionFailed, ConnectorConfig, DriverError, register
+from .base import (
+    AuthenticationFailed,
+    ConnectionFailed,
+    ConnectorConfig,
+    DestinationExists,
+    DriverError,
+    register,
+)
 from .files import FileDriver, normalize_root, parse_host
 
 CONFIG_OPTIONS = ("root", "host_key")
@@ -219,6 +226,28 @@ class SFTPDriver(FileDriver):
         if not relative:
             return root or "/"
         return f"{root}/{relative}" if root else f"/{relative}"
+
+    def open_for_write(self, fs: Any, full: str) -> AbstractContextManager[IO[bytes]]:
+        remote = fs.ftp.open(full, "wb", bufsize=1 << 20)
+        remote.set_pipelined(True)  # many write requests in flight instead of one round trip each
+        return remote
+
+    def rename_into_place(self, fs: Any, tmp: str, full: str, overwrite: bool) -> None:
+        """POSIX rename to overwrite; the SFTP rename, which never replaces a file, otherwise."""
+        if overwrite:
+            try:
+                fs.ftp.posix_rename(tmp, full)
+            except OSError:  # a server without the posix-rename extension
+                if self._exists(fs, full):
+                    fs.ftp.remove(full)
+                fs.ftp.rename(tmp, full)
+            return
+        try:
+            fs.ftp.rename(tmp, full)
+        except OSError:
+            if self._exists(fs, full):
+                raise DestinationExists(f"{full!r} appeared while writing.") from None
+            raise
 
     def classify(self, exc: BaseException) -> type[DriverError] | None:
         if isinstance(exc, (paramiko.AuthenticationException, paramiko.BadAuthenticationType)):

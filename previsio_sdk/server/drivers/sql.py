@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import ROUND_HALF_EVEN, Context, Decimal
@@ -30,12 +31,14 @@ from .base import (
     Driver,
     DriverError,
     InvalidSource,
+    QueryTimeout,
     ReadFailed,
     SourceNotFound,
     SourceSpec,
     TestOutcome,
     register,
 )
+from .sql_write import TableWriterMixin
 
 Converter = Callable[[Any], Any]
 
@@ -73,6 +76,10 @@ class Dialect:
     def begin_read_only(self, conn: Connection) -> Connection:
         """Make the coming statements run in a read-only transaction where the dialect allows."""
         return conn
+
+    def limit_statements(self, dbapi_conn: Any, seconds: int) -> str | None:
+        """Bound the run time of each statement of a new DB-API connection; return the SQL used, if any."""
+        return None
 
     def arrow_types(self, cursor: Any) -> list[tuple[pa.DataType | None, Converter | None]]:
         """Arrow type (None: infer) and value converter for each column of a DB-API cursor."""
@@ -129,10 +136,18 @@ class PostgresDialect(Dialect):
     #: Every session reads in UTC and cannot write: a datasource never changes the database it reads.
     LIBPQ_OPTIONS = "-c TimeZone=UTC -c default_transaction_read_only=on"
 
-    def connect_args(self, timeout: int) -> dict[str, Any]:
-        return {"connect_timeout": timeout, "options": self.LIBPQ_OPTIONS}
+    def connect_args(self, timeout: int, query_timeout: int = 0) -> dict[str, Any]:
+        return {"connect_timeout": timeout, "options": self.libpq_options(query_timeout)}
 
-    def adbc_uri(self, config: ConnectorConfig, database: str | None, timeout: int) -> str:
+    def libpq_options(self, query_timeout: int = 0) -> str:
+        """The session options: :attr:`LIBPQ_OPTIONS`, and a statement timeout when ``query_timeout``."""
+        if query_timeout > 0:
+            return f"{self.LIBPQ_OPTIONS} -c statement_timeout={int(query_timeout) * 1000}"
+        return self.LIBPQ_OPTIONS
+
+    def adbc_uri(
+        self, config: ConnectorConfig, database: str | None, timeout: int, query_timeout: int = 0
+    ) -> str:
         """libpq URI for the ADBC driver (credentials percent-encoded)."""
         url = URL.create(
             "postgresql",
@@ -145,7 +160,7 @@ class PostgresDialect(Dialect):
         # libpq decodes %20 but not "+" in URI parameters, so the query string is encoded here.
         params = {
             "connect_timeout": str(timeout),
-            "options": self.LIBPQ_OPTIONS,
+            "options": self.libpq_options(query_timeout),
             "application_name": "previsio",
         }
         query = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
@@ -176,6 +191,8 @@ class PostgresDialect(Dialect):
         text = str(exc.orig)
         if state in ("28P01", "28000") or "password authentication failed" in text:
             return AuthenticationFailed
+        if state == "57014" and "statement timeout" in text:
+            return QueryTimeout
         if state in ("42P01", "3D000", "3F000") or (not state and "does not exist" in text):
             return SourceNotFound  # a missing column or function (42703, 42883) is a bad query: InvalidSource
         if state.startswith("42") or state in ("25006", "0A000"):
@@ -285,6 +302,22 @@ class MySQLDialect(Dialect):
             "init_command": "SET time_zone = '+00:00'",
         }
 
+    def statement_time_sql(self, version: str, seconds: int) -> str:
+        """The statement bounding each statement's time: MariaDB and MySQL name the setting differently."""
+        if "mariadb" in version.lower():
+            return f"SET SESSION max_statement_time = {int(seconds)}"
+        return f"SET SESSION max_execution_time = {int(seconds) * 1000}"
+
+    def limit_statements(self, dbapi_conn: Any, seconds: int) -> str | None:
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute("SELECT VERSION()")
+            sql = self.statement_time_sql(str(cursor.fetchone()[0]), seconds)
+            cursor.execute(sql)
+        finally:
+            cursor.close()
+        return sql
+
     def list_databases(self, conn: Connection) -> list[str]:
         hidden = {"information_schema", "performance_schema", "mysql", "sys"}
         return sorted(r[0] for r in conn.execute(sa.text("SHOW DATABASES")) if r[0] not in hidden)
@@ -341,11 +374,13 @@ class MySQLDialect(Dialect):
 
     def classify(self, exc: DBAPIError) -> type[DriverError]:
         errno = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+        if errno in (1969, 3024):  # MariaDB max_statement_time, MySQL max_execution_time
+            return QueryTimeout
         if errno in (1044, 1045, 1698):
             return AuthenticationFailed
         if errno in (1049, 1146, 1051):
             return SourceNotFound
-        if errno in (1064, 1054, 1792, 1142, 1227):
+        if errno in (1064, 1054, 1792, 1142, 1227, 1102, 1103):  # 1102/1103: a name MySQL does not allow
             return InvalidSource
         if errno in (2002, 2003, 2005, 2006, 2013):
             return ConnectionFailed
@@ -370,6 +405,8 @@ class SQLiteDialect(Dialect):
 
     def classify(self, exc: DBAPIError) -> type[DriverError]:
         text = str(exc.orig)
+        if text == "interrupted":  # by the progress handler bounding statements (SQLDriver._engine)
+            return QueryTimeout
         if "no such table" in text:
             return SourceNotFound
         if "unable to open database" in text:
@@ -512,8 +549,11 @@ def _parse_host(host: str | None, port: int | None) -> tuple[str | None, int | N
 
 
 @register("sql")
-class SQLDriver(Driver):
-    """SQL databases; ``config.driver`` names the dialect: ``postgresql``, ``mysql`` or ``sqlite``."""
+class SQLDriver(TableWriterMixin, Driver):
+    """SQL databases; ``config.driver`` names the dialect: ``postgresql``, ``mysql`` or ``sqlite``.
+
+    Writing (exports) comes from :class:`~previsio_sdk.server.drivers.sql_write.TableWriterMixin`.
+    """
 
     @property
     def dialect(self) -> Dialect:
@@ -573,15 +613,57 @@ class SQLDriver(Driver):
         return spec
 
     # -- connections -----------------------------------------------------------------------------------------
-    def _engine(self, database: str | None = None) -> Engine:
-        return sa.create_engine(
-            self.dialect.url(self.config, database),
-            connect_args=self.dialect.connect_args(self.connect_timeout),
-            poolclass=sa.pool.NullPool,
+    #: The statement that bounded statement time on the last MySQL connection (see :meth:`_engine`).
+    _statement_time_sql: str | None = None
+
+    @property
+    def query_timeout(self) -> int:
+        """Seconds a statement may run on the database (0: no limit), from the platform's settings."""
+        return max(0, int(getattr(self.settings, "query_timeout_seconds", 0) or 0))
+
+    def _timeout_message(self) -> str:
+        return (
+            f"The query ran longer than the platform allows ({self.query_timeout} s, setting "
+            "PREVISIO_QUERY_TIMEOUT_SECONDS) and was stopped."
         )
+
+    def _engine(self, database: str | None = None) -> Engine:
+        args = self.dialect.connect_args(self.connect_timeout)
+        if isinstance(self.dialect, PostgresDialect):
+            args = self.dialect.connect_args(self.connect_timeout, self.query_timeout)
+        engine = sa.create_engine(
+            self.dialect.url(self.config, database), connect_args=args, poolclass=sa.pool.NullPool
+        )
+        seconds = self.query_timeout
+        if seconds and self.dialect.name == "mysql":
+
+            @sa.event.listens_for(engine, "connect")
+            def _limit(dbapi_conn: Any, _record: Any) -> None:
+                self._statement_time_sql = self.dialect.limit_statements(dbapi_conn, seconds)
+
+        elif seconds and self.dialect.name == "sqlite":
+            deadline = [float("inf")]
+
+            @sa.event.listens_for(engine, "connect")
+            def _progress(dbapi_conn: Any, _record: Any) -> None:
+                # Called every 10,000 virtual machine steps: a non-zero answer interrupts the statement.
+                dbapi_conn.set_progress_handler(lambda: int(time.monotonic() > deadline[0]), 10_000)
+
+            @sa.event.listens_for(engine, "before_cursor_execute")
+            def _start(*_args: Any) -> None:
+                deadline[0] = time.monotonic() + seconds
+
+        return engine
+
+    def check_config(self) -> None:
+        """An SQLite connector may not open the platform's own files (its metadata store, its home)."""
+        if self.dialect.name == "sqlite":
+            self._check_sqlite_file()
 
     @contextmanager
     def _connect(self, database: str | None = None) -> Iterator[Connection]:
+        if self.dialect.name == "sqlite":
+            self._check_sqlite_file()  # again at use: the check at creation may predate a moved home
         engine = self._engine(database)
         try:
             with self._errors(), engine.connect() as conn:
@@ -598,6 +680,8 @@ class SQLDriver(Driver):
             raise
         except DBAPIError as exc:
             cls = self.dialect.classify(exc)
+            if cls is QueryTimeout:
+                raise QueryTimeout(self._timeout_message()) from None
             raise cls(self.redact(str(exc.orig).strip() or type(exc.orig).__name__)) from None
         except NoSuchTableError as exc:
             raise SourceNotFound(self.redact(f"Table {exc} does not exist.")) from None
@@ -678,6 +762,8 @@ class SQLDriver(Driver):
             state = getattr(exc, "sqlstate", None) or ""
             match = re.search(r"SQLSTATE: (\w{5})", text)
             state = state or (match.group(1) if match else "")
+            if "due to statement timeout" in text:  # SQLSTATE 57014, not always given mid-stream
+                raise QueryTimeout(self._timeout_message()) from None
             if "password authentication failed" in text or state.startswith("28"):
                 cls: type[DriverError] = AuthenticationFailed
             elif state in ("42P01", "3D000", "3F000") or (not state and "does not exist" in text):
@@ -711,7 +797,7 @@ class SQLDriver(Driver):
         try:
             with self._adbc_errors():
                 db = adbc_driver_postgresql.connect(
-                    dialect.adbc_uri(self.config, spec.database, self.connect_timeout)
+                    dialect.adbc_uri(self.config, spec.database, self.connect_timeout, self.query_timeout)
                 )
                 handles.append(db)
                 conn = adbc_driver_manager.AdbcConnection(db)
@@ -782,7 +868,12 @@ class SQLDriver(Driver):
                 self._source_query(spec),
                 return_type="arrow_stream",
                 batch_size=batch_rows,
-                pre_execution_query=["SET SESSION TRANSACTION READ ONLY", "SET time_zone = '+00:00'"],
+                pre_execution_query=[
+                    "SET SESSION TRANSACTION READ ONLY",
+                    "SET time_zone = '+00:00'",
+                    # The statement time limit, as the description's connection found the server takes it.
+                    *([self._statement_time_sql] if self._statement_time_sql else []),
+                ],
             )
         except (KeyboardInterrupt, SystemExit):
             raise
@@ -817,6 +908,8 @@ class SQLDriver(Driver):
 
     def _connectorx_error(self, exc: BaseException) -> DriverError:
         text = str(exc)
+        if "max_statement_time" in text or "maximum statement execution time" in text:
+            return QueryTimeout(self._timeout_message())
         if "Access denied" in text:
             cls: type[DriverError] = AuthenticationFailed
         elif "doesn't exist" in text or "Unknown database" in text or "Unknown table" in text:

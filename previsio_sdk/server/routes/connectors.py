@@ -11,7 +11,7 @@ from ..deps import CurrentUser, PageDep, PlatformDep, SessionDep, paginate, proj
 from ..drivers import ConnectorConfig, driver_class
 from ..errors import Conflict
 from ..jobs import build_driver
-from ..models import Connector, DataSource
+from ..models import Connector, DataSource, Export, Exporter
 from ..schemas import (
     NO_NUL,
     ConnectorCreate,
@@ -21,7 +21,10 @@ from ..schemas import (
     FileEntry,
     NameList,
     Page,
+    SecretsExport,
+    SecretsExportRequest,
 )
+from ..secret_export import encrypt_secrets
 from .common import ensure_unique_name
 
 router = APIRouter(tags=["connectors"])
@@ -43,6 +46,7 @@ def connector_public(platform: Any, row: Connector) -> ConnectorPublic:
         options=row.options or {},
         has_password="password" in secret_names,
         secret_fields=secret_names,
+        needs_credentials=bool(row.needs_credentials),
         created_at=row.created_at,
     )
 
@@ -51,6 +55,25 @@ def _secrets(password: Any, secrets: dict[str, Any] | None) -> dict[str, Any]:
     out = {k: v.get_secret_value() for k, v in (secrets or {}).items()}
     if password is not None:
         out["password"] = password.get_secret_value()
+    return out
+
+
+#: Stands for a secret a restored connector lacks while its driver checks the settings; never stored.
+_PLACEHOLDER = "\x00previsio-missing-secret"
+#: Secrets a driver parses (a private key): they cannot be stood for, a placeholder password stands instead.
+_PARSED_SECRETS = frozenset({"private_key", "passphrase"})
+
+
+def _with_placeholders(secrets: dict[str, Any], missing: list[str]) -> dict[str, Any]:
+    """``secrets`` plus a placeholder for each missing one, so the driver's checks pass without them."""
+    out = dict(secrets)
+    for name in missing:
+        if name in out:
+            continue
+        if name in _PARSED_SECRETS:
+            out.setdefault("password", _PLACEHOLDER)
+        else:
+            out[name] = _PLACEHOLDER
     return out
 
 
@@ -70,11 +93,12 @@ def create_connector(
             username=body.username,
             database=body.database,
             options=dict(body.options),
-            secrets=_secrets(body.password, body.secrets),
+            secrets=_with_placeholders(_secrets(body.password, body.secrets), body.missing_secrets),
         )
     )
     cls(config, settings=platform.settings).check_config()
     ensure_unique_name(session, Connector, project.id, body.name, "connector")
+    stored_secrets = {k: v for k, v in config.secrets.items() if v != _PLACEHOLDER}
     row = Connector(
         project_id=project.id,
         name=body.name,
@@ -85,7 +109,8 @@ def create_connector(
         username=config.username,
         database=config.database,
         options=config.options,
-        secret_enc=platform.vault.encrypt(config.secrets),
+        secret_enc=platform.vault.encrypt(stored_secrets),
+        needs_credentials=stored_secrets != config.secrets,
     )
     session.add(row)
     session.flush()
@@ -97,7 +122,7 @@ def list_connectors(
     project_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep, params: PageDep
 ) -> dict:
     """The connectors of a project, oldest first."""
-    project = project_for(session, user, project_id)
+    project = project_for(session, user, project_id, min_role="viewer")
     stmt = (
         select(Connector)
         .where(Connector.project_id == project.id)
@@ -113,7 +138,8 @@ def get_connector(
     connector_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep
 ) -> ConnectorPublic:
     """One connector."""
-    return connector_public(platform, resource_for(session, user, Connector, connector_id, "connector"))
+    row = resource_for(session, user, Connector, connector_id, "connector", min_role="viewer")
+    return connector_public(platform, row)
 
 
 @router.patch("/connectors/{connector_id}", response_model=ConnectorPublic)
@@ -125,6 +151,10 @@ def update_connector(
     fields = body.model_fields_set
     secrets = platform.vault.decrypt(row.secret_enc)
     secrets.update(_secrets(body.password, body.secrets))
+    sets_credentials = body.password is not None or bool(body.secrets)
+    if row.needs_credentials and not sets_credentials:
+        # A rename of a connector still waiting for its secrets: its driver checks the rest without them.
+        secrets = _with_placeholders(secrets, ["password"])
     current = {k: getattr(row, k) for k in ("driver", "host", "port", "username", "database", "options")}
     changes = {k: getattr(body, k) for k in current if k in fields}
     merged = {**current, **changes}
@@ -141,7 +171,9 @@ def update_connector(
         row.name = body.name
     for key in ("driver", "host", "port", "username", "database", "options"):
         setattr(row, key, getattr(config, key))
-    row.secret_enc = platform.vault.encrypt(config.secrets)
+    row.secret_enc = platform.vault.encrypt({k: v for k, v in config.secrets.items() if v != _PLACEHOLDER})
+    if sets_credentials:
+        row.needs_credentials = False
     return connector_public(platform, row)
 
 
@@ -150,20 +182,36 @@ def delete_connector(
     connector_id: str,
     session: SessionDep,
     user: CurrentUser,
-    force: Annotated[bool, Query(description="Also delete the datasources that use it.")] = False,
+    force: Annotated[
+        bool, Query(description="Also delete the datasources and exporters that use it.")
+    ] = False,
 ) -> Response:
-    """Delete a connector; refused while datasources use it, unless ``force``."""
+    """Delete a connector; refused while datasources or exporters use it, unless ``force``."""
     row = resource_for(session, user, Connector, connector_id, "connector")
     users = list(session.scalars(select(DataSource).where(DataSource.connector_id == row.id)))
-    if users and not force:
-        names = ", ".join(repr(d.name) for d in users)
+    exporters = list(session.scalars(select(Exporter).where(Exporter.connector_id == row.id)))
+    if (users or exporters) and not force:
+        used_by = []
+        if users:
+            used_by.append(f"datasources {', '.join(repr(d.name) for d in users)}")
+        if exporters:
+            used_by.append(f"exporters {', '.join(repr(e.name) for e in exporters)}")
         raise Conflict(
-            f"Connector {row.name!r} is used by datasources {names}; delete them first or pass force=true.",
-            {"datasources": [{"id": d.id, "name": d.name} for d in users]},
+            f"Connector {row.name!r} is used by {' and '.join(used_by)}; delete them first or pass "
+            "force=true.",
+            {
+                "datasources": [{"id": d.id, "name": d.name} for d in users],
+                "exporters": [{"id": e.id, "name": e.name} for e in exporters],
+            },
         )
     for ds in users:
         session.delete(ds)
-    session.flush()  # the datasources go first: the database would otherwise cascade them away under the ORM
+    for exporter in exporters:
+        for export in session.scalars(select(Export).where(Export.exporter_id == exporter.id)):
+            session.delete(export)
+        session.flush()
+        session.delete(exporter)
+    session.flush()  # the users go first: the database would otherwise cascade them away under the ORM
     session.delete(row)
     return Response(status_code=204)
 
@@ -174,8 +222,31 @@ def test_connector(
 ) -> ConnectorTest:
     """Try to connect; a failure is reported in the body (``ok: false``), not as an error status."""
     row = resource_for(session, user, Connector, connector_id, "connector")
+    if row.needs_credentials:
+        return ConnectorTest(
+            ok=False,
+            code="needs_credentials",
+            message=f"Connector {row.name!r} was restored without its secrets: set them with an update.",
+        )
     outcome = build_driver(platform, row).test()
     return ConnectorTest(ok=outcome.ok, code=outcome.code, message=outcome.message)
+
+
+@router.post("/connectors/{connector_id}/secrets/export", response_model=SecretsExport)
+def export_secrets(
+    connector_id: str,
+    body: SecretsExportRequest,
+    session: SessionDep,
+    user: CurrentUser,
+    platform: PlatformDep,
+) -> SecretsExport:
+    """The connector's secrets encrypted with a key derived from ``passphrase`` (owners only), for a backup.
+
+    The platform keeps no copy of the passphrase; only the SDK holding it can decrypt the answer.
+    """
+    row = resource_for(session, user, Connector, connector_id, "connector", min_role="owner")
+    secrets = platform.vault.decrypt(row.secret_enc) if row.secret_enc else {}
+    return SecretsExport(**encrypt_secrets(secrets, body.passphrase.get_secret_value()))
 
 
 @router.get("/connectors/{connector_id}/databases", response_model=NameList)

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 
-from ..deps import CurrentUser, PageDep, PlatformDep, SessionDep, paginate, project_for, resource_for
+from ..deps import CurrentUser, PageDep, PlatformDep, Role, SessionDep, paginate, project_for, resource_for
 from ..errors import Conflict, Invalid, NotFound, PlatformError
 from ..models import Dataset, DataSource, Job
 from ..schemas import DatasetFile, DatasetPublic, JobPublic, Page, SnapshotCreate
@@ -32,8 +32,8 @@ def _ensure_free_name(session: SessionDep, project_id: str, name: str) -> None:
         )
 
 
-def _ready(session: SessionDep, user: CurrentUser, dataset_id: str) -> Dataset:
-    row = resource_for(session, user, Dataset, dataset_id, "dataset")
+def _ready(session: SessionDep, user: CurrentUser, dataset_id: str, min_role: Role = "viewer") -> Dataset:
+    row = resource_for(session, user, Dataset, dataset_id, "dataset", min_role=min_role)
     if row.status != "ready":
         raise NotFound("dataset", dataset_id)
     return row
@@ -81,6 +81,10 @@ async def upload_dataset(
         Literal["csv", "parquet"] | None, Query(description="From file_name when omitted.")
     ] = None,
     file_name: Annotated[str | None, Query(max_length=500)] = None,
+    datasource_id: Annotated[
+        str | None,
+        Query(max_length=64, description="Datasource of the project the data was taken from (its lineage)."),
+    ] = None,
 ) -> Job:
     """Upload a CSV or Parquet file (the raw request body) as a new dataset; answers with the job to poll."""
     project = project_for(session, user, project_id)
@@ -97,6 +101,10 @@ async def upload_dataset(
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise PlatformError(413, "payload_too_large", f"The upload exceeds the limit of {limit} bytes.")
+    if datasource_id is not None:
+        source = session.get(DataSource, datasource_id)
+        if source is None or source.project_id != project.id:
+            raise NotFound("datasource in this project", datasource_id)
     _ensure_free_name(session, project.id, name)
     upload_dir = platform.store.new_tmp_path(suffix=".upload")
     upload_dir.mkdir()
@@ -113,7 +121,13 @@ async def upload_dataset(
                 out.write(chunk)
         if size == 0:
             raise Invalid("The upload is empty.", {"field": "body"})
-        dataset = Dataset(project_id=project.id, name=name, origin="upload", file_name=file_name)
+        dataset = Dataset(
+            project_id=project.id,
+            name=name,
+            origin="upload",
+            file_name=file_name,
+            datasource_id=datasource_id,
+        )
         session.add(dataset)
         session.flush()
         job = Job(project_id=project.id, kind="upload", dataset_id=dataset.id)
@@ -129,7 +143,7 @@ async def upload_dataset(
 @router.get("/projects/{project_id}/datasets", response_model=Page[DatasetPublic])
 def list_datasets(project_id: str, session: SessionDep, user: CurrentUser, params: PageDep) -> dict:
     """The complete datasets of a project, oldest first (snapshots in progress are not listed)."""
-    project = project_for(session, user, project_id)
+    project = project_for(session, user, project_id, min_role="viewer")
     stmt = (
         select(Dataset)
         .where(Dataset.project_id == project.id, Dataset.status == "ready")
@@ -150,7 +164,7 @@ def delete_dataset(
     dataset_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep
 ) -> Response:
     """Delete a dataset and its file."""
-    row = _ready(session, user, dataset_id)
+    row = _ready(session, user, dataset_id, min_role="editor")
     session.delete(row)
     session.commit()
     platform.store.delete(dataset_id)

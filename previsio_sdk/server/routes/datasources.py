@@ -58,7 +58,7 @@ def create_datasource(
 @router.get("/projects/{project_id}/datasources", response_model=Page[DataSourcePublic])
 def list_datasources(project_id: str, session: SessionDep, user: CurrentUser, params: PageDep) -> dict:
     """The datasources of a project, oldest first."""
-    project = project_for(session, user, project_id)
+    project = project_for(session, user, project_id, min_role="viewer")
     stmt = (
         select(DataSource)
         .where(DataSource.project_id == project.id)
@@ -71,7 +71,7 @@ def list_datasources(project_id: str, session: SessionDep, user: CurrentUser, pa
 @router.get("/datasources/{datasource_id}", response_model=DataSourcePublic)
 def get_datasource(datasource_id: str, session: SessionDep, user: CurrentUser) -> DataSource:
     """One datasource."""
-    return resource_for(session, user, DataSource, datasource_id, "datasource")
+    return resource_for(session, user, DataSource, datasource_id, "datasource", min_role="viewer")
 
 
 @router.delete("/datasources/{datasource_id}", status_code=204)

@@ -14,4 +14,4 @@ router = APIRouter(tags=["jobs"])
 @router.get("/jobs/{job_id}", response_model=JobPublic)
 def get_job(job_id: str, session: SessionDep, user: CurrentUser) -> Job:
     """A job's status and progress (rows written so far)."""
-    return resource_for(session, user, Job, job_id, "job")
+    return resource_for(session, user, Job, job_id, "job", min_role="viewer")

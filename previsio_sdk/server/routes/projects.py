@@ -13,8 +13,8 @@ from ..schemas import Page, ProjectCreate, ProjectPublic, ProjectUpdate
 router = APIRouter(tags=["projects"])
 
 
-def _ensure_unique(session: SessionDep, user: CurrentUser, name: str, exclude_id: str | None = None) -> None:
-    existing = session.scalar(select(Project).where(Project.owner_id == user.id, Project.name == name))
+def _ensure_unique(session: SessionDep, owner_id: str, name: str, exclude_id: str | None = None) -> None:
+    existing = session.scalar(select(Project).where(Project.owner_id == owner_id, Project.name == name))
     if existing is not None and existing.id != exclude_id:
         raise Conflict(
             f"You already have a project named {name!r} (id {existing.id}).",
@@ -25,7 +25,7 @@ def _ensure_unique(session: SessionDep, user: CurrentUser, name: str, exclude_id
 @router.post("/projects", status_code=201, response_model=ProjectPublic)
 def create_project(body: ProjectCreate, session: SessionDep, user: CurrentUser) -> Project:
     """Create a project owned by the caller."""
-    _ensure_unique(session, user, body.name)
+    _ensure_unique(session, user.id, body.name)
     project = Project(name=body.name, description=body.description, owner_id=user.id)
     session.add(project)
     session.flush()
@@ -48,15 +48,15 @@ def list_projects(session: SessionDep, user: CurrentUser, params: PageDep) -> di
 @router.get("/projects/{project_id}", response_model=ProjectPublic)
 def get_project(project_id: str, session: SessionDep, user: CurrentUser) -> Project:
     """One project."""
-    return project_for(session, user, project_id)
+    return project_for(session, user, project_id, min_role="viewer")
 
 
 @router.patch("/projects/{project_id}", response_model=ProjectPublic)
 def update_project(project_id: str, body: ProjectUpdate, session: SessionDep, user: CurrentUser) -> Project:
-    """Rename a project or change its description."""
-    project = project_for(session, user, project_id)
+    """Rename a project or change its description (owners only)."""
+    project = project_for(session, user, project_id, min_role="owner")
     if body.name is not None:
-        _ensure_unique(session, user, body.name, exclude_id=project.id)
+        _ensure_unique(session, project.owner_id, body.name, exclude_id=project.id)
         project.name = body.name
     if "description" in body.model_fields_set:
         project.description = body.description
@@ -67,8 +67,8 @@ def update_project(project_id: str, body: ProjectUpdate, session: SessionDep, us
 def delete_project(
     project_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep
 ) -> Response:
-    """Delete a project with everything it holds, dataset files included."""
-    project = project_for(session, user, project_id)
+    """Delete a project with everything it holds, dataset files included (owners only)."""
+    project = project_for(session, user, project_id, min_role="owner")
     dataset_ids = list(session.scalars(select(Dataset.id).where(Dataset.project_id == project.id)))
     session.delete(project)
     session.commit()

@@ -1,0 +1,361 @@
+"""Exporters: write datasets, local files and DataFrames back to a connector's system.
+
+An exporter is a destination behind a connector (a table of an SQL database, or a file path on a file
+connector) and a write mode. Each export of a dataset through it is an :class:`Export`, run by the platform
+and polled by the SDK, like a snapshot job.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from ._default import get_client
+from ._resource import ident, parse_datetime
+from .client import Client, format_path, new_idempotency_key
+from .connectors import Connector
+from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .datasets import Dataset
+
+_UPLOAD_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+class ExporterWriteMode(str, enum.Enum):
+    """What an export does with what its destination already holds.
+
+    Files take ``safe``, ``replace`` and ``timestamp``; tables take ``replace``, ``append`` and ``upsert``.
+    """
+
+    safe = "safe"
+    """Files: write the file; fail (``destination_exists``) when it already exists."""
+    replace = "replace"
+    """Files: overwrite the file. Tables: replace the table by one made from the dataset's schema."""
+    timestamp = "timestamp"
+    """Files: write a new file whose name carries the export time (``orders_20240131T120000Z.csv``)."""
+    append = "append"
+    """Tables: add the rows; the table is created from the dataset's schema when it does not exist."""
+    upsert = "upsert"
+    """Tables: replace the rows whose ``key`` columns match a row of the dataset, add the others."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def as_write_mode(value: ExporterWriteMode | str) -> ExporterWriteMode:
+    """``value`` as an :class:`ExporterWriteMode`.
+
+    Raises:
+        ConfigurationError: It names no write mode.
+    """
+    try:
+        return ExporterWriteMode(value)
+    except ValueError:
+        known = ", ".join(m.value for m in ExporterWriteMode)
+        raise ConfigurationError(f"Unknown write mode {value!r}; use one of {known}.") from None
+
+
+@attrs.define(eq=False)
+class Export:
+    """One export: a dataset (or a file, or a DataFrame) written to an exporter's destination.
+
+    Attributes:
+        id: Platform id.
+        project_id: Id of the project.
+        exporter_id: Id of the exporter it ran through.
+        status: ``pending``, ``running``, ``succeeded`` or ``failed``.
+        source: ``dataset``, ``file`` or ``dataframe``.
+        rows: Rows written, once it succeeded.
+        progress_rows: Rows read so far.
+        destination: Where the rows went: the table (``database.schema.table``) or the file path written
+            (with a ``timestamp`` exporter: the name carrying the export time).
+        dataset_id: Id of the dataset exported (None for a file or a DataFrame, or a deleted dataset).
+        file_name: Name of the exported local file.
+        error_code: Why it failed, as a code (``destination_exists``, ``incompatible_schema``,
+            ``write_failed``, ``connection_failed``...).
+        error_message: Why it failed, in words.
+        created_at: When it was asked for (UTC).
+        started_at: When the platform started it (UTC).
+        finished_at: When it ended (UTC), or None while it runs.
+    """
+
+    id: str
+    project_id: str
+    exporter_id: str
+    status: str
+    source: str = "dataset"
+    rows: int | None = None
+    progress_rows: int = 0
+    destination: str | None = None
+    dataset_id: str | None = None
+    file_name: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    _client: Client | None = attrs.field(default=None, repr=False, alias="client")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], client: Client | None = None) -> Export:
+        """Build an export object from the platform's description."""
+        return cls(
+            id=data["id"],
+            project_id=data["project_id"],
+            exporter_id=data["exporter_id"],
+            status=data["status"],
+            source=data.get("source") or "dataset",
+            rows=data.get("rows"),
+            progress_rows=data.get("progress_rows") or 0,
+            destination=data.get("destination"),
+            dataset_id=data.get("dataset_id"),
+            file_name=data.get("file_name"),
+            error_code=data.get("error_code"),
+            error_message=data.get("error_message"),
+            created_at=parse_datetime(data.get("created_at")),
+            started_at=parse_datetime(data.get("started_at")),
+            finished_at=parse_datetime(data.get("finished_at")),
+            client=get_client(client),
+        )
+
+    @classmethod
+    def from_id(cls, export_id: str, client: Client | None = None) -> Export:
+        """Fetch an export by id.
+
+        Raises:
+            NotFoundError: No such export is visible to this token.
+        """
+        client = get_client(client)
+        return cls.from_dict(client.get(format_path("/exports/{}", export_id)), client)
+
+    @property
+    def client(self) -> Client:
+        """The client this export came from."""
+        return get_client(self._client)
+
+    @property
+    def done(self) -> bool:
+        """Whether the export has ended, in success or failure."""
+        return self.status in ("succeeded", "failed")
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds the platform spent on it, from start to end (None until it ended)."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return (self.finished_at - self.started_at).total_seconds()
+
+    def refresh(self) -> Export:
+        """Fetch the export's current state (returns a new object)."""
+        return Export.from_id(self.id, self.client)
+
+    def wait(self, timeout: float | None = None, progress: bool | None = None) -> Export:
+        """Wait for the export to end and return it, finished.
+
+        Args:
+            timeout: Seconds to wait at most; None waits as long as it takes.
+            progress: Show a progress bar (rows so far); None shows one in a terminal or a notebook.
+
+        Raises:
+            JobFailedError: The export failed; ``code`` and ``message`` carry the platform's reason, and the
+                destination was left as it was.
+            JobTimeoutError: ``timeout`` passed first (the export goes on).
+        """
+        data = self.client.wait_job(
+            self.id,
+            timeout=timeout,
+            progress=progress,
+            description="export",
+            path=format_path("/exports/{}", self.id),
+        )
+        return Export.from_dict(data, self.client)
+
+
+@attrs.define(eq=False)
+class Exporter:
+    """An exporter of a project: a destination behind a connector, and a write mode.
+
+    Attributes:
+        id: Platform id.
+        project_id: Id of the project owning it.
+        connector_id: Id of the connector it writes through.
+        name: Name, unique among the project's exporters.
+        write_mode: What an export does with what the destination holds.
+        description: Free text.
+        database: Database of the table (SQL; the connector's default when None).
+        table: Table written (SQL; ``schema.table`` on PostgreSQL).
+        path: File path written (file connectors), relative to the connector's root.
+        bucket: Bucket (object stores).
+        key: Key columns of an ``upsert``.
+        options: Type-specific settings (files: ``format``).
+        created_at: Creation time (UTC).
+    """
+
+    id: str
+    project_id: str
+    connector_id: str
+    name: str
+    write_mode: ExporterWriteMode
+    description: str | None = None
+    database: str | None = None
+    table: str | None = None
+    path: str | None = None
+    bucket: str | None = None
+    key: list[str] | None = None
+    options: dict[str, Any] = attrs.field(factory=dict)
+    created_at: datetime | None = None
+    _client: Client | None = attrs.field(default=None, repr=False, alias="client")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], client: Client | None = None) -> Exporter:
+        """Build an exporter object from the platform's description."""
+        return cls(
+            id=data["id"],
+            project_id=data["project_id"],
+            connector_id=data["connector_id"],
+            name=data["name"],
+            write_mode=ExporterWriteMode(data["write_mode"]),
+            description=data.get("description"),
+            database=data.get("database"),
+            table=data.get("table"),
+            path=data.get("path"),
+            bucket=data.get("bucket"),
+            key=data.get("key"),
+            options=data.get("options") or {},
+            created_at=parse_datetime(data.get("created_at")),
+            client=get_client(client),
+        )
+
+    @classmethod
+    def from_id(cls, exporter_id: str, client: Client | None = None) -> Exporter:
+        """Fetch an exporter by id.
+
+        Raises:
+            NotFoundError: No such exporter is visible to this token.
+        """
+        client = get_client(client)
+        return cls.from_dict(client.get(format_path("/exporters/{}", exporter_id)), client)
+
+    @property
+    def client(self) -> Client:
+        """The client this exporter came from."""
+        return get_client(self._client)
+
+    @property
+    def connector(self) -> Connector:
+        """The connector this exporter writes through (fetched from the platform)."""
+        return Connector.from_id(self.connector_id, self.client)
+
+    def delete(self) -> None:
+        """Delete this exporter and the record of its exports; what they wrote stays where it is."""
+        self.client.delete(format_path("/exporters/{}", self.id))
+
+    def export_dataset(
+        self,
+        dataset: Dataset | str,
+        wait_for_export: bool = True,
+        timeout: float | None = None,
+        progress: bool | None = None,
+    ) -> Export:
+        """Write a dataset of the project to the destination.
+
+        Args:
+            dataset: The dataset (or its id).
+            wait_for_export: Wait for the export to end; False returns the pending export at once.
+            timeout: Seconds to wait at most (with ``wait_for_export``).
+            progress: Show a progress bar (rows so far); None shows one in a terminal or a notebook.
+
+        Returns:
+            The export: finished (``wait_for_export``), or pending.
+
+        Raises:
+            NotFoundError: The dataset is not one of the exporter's project.
+            JobFailedError: The export failed; the destination was left as it was.
+            JobTimeoutError: ``timeout`` passed first (the export goes on).
+        """
+        data = self.client.post(format_path("/exporters/{}/exports", self.id), {"dataset_id": ident(dataset)})
+        export = Export.from_dict(data, self.client)
+        return export.wait(timeout=timeout, progress=progress) if wait_for_export else export
+
+    def export_file(
+        self,
+        path: str | os.PathLike[str],
+        wait_for_export: bool = True,
+        timeout: float | None = None,
+        progress: bool | None = None,
+        format: str | None = None,
+    ) -> Export:
+        """Upload a local CSV or Parquet file and write its rows to the destination.
+
+        Args:
+            path: The local file.
+            wait_for_export: Wait for the export to end; False returns the pending export at once.
+            timeout: Seconds to wait at most (with ``wait_for_export``).
+            progress: Show a progress bar (rows so far); None shows one in a terminal or a notebook.
+            format: ``csv`` or ``parquet``; from the file's extension when None.
+
+        Raises:
+            ConfigurationError: The file's format is unknown.
+            JobFailedError: The export failed (an unreadable file among the reasons).
+            JobTimeoutError: ``timeout`` passed first.
+        """
+        file = Path(path)
+        fmt = format or _UPLOAD_FORMATS.get(file.suffix.lower())
+        if fmt not in ("csv", "parquet"):
+            raise ConfigurationError(
+                f"Cannot tell the format of {str(file)!r}: use a .csv or .parquet file, or format=."
+            )
+        export = self._upload(file, fmt, file.name, "file")
+        return export.wait(timeout=timeout, progress=progress) if wait_for_export else export
+
+    def export_dataframe(
+        self,
+        dataframe: pd.DataFrame,
+        wait_for_export: bool = True,
+        timeout: float | None = None,
+        progress: bool | None = None,
+    ) -> Export:
+        """Write the rows of a pandas DataFrame to the destination (its index is not written).
+
+        Raises:
+            JobFailedError: The export failed; the destination was left as it was.
+            JobTimeoutError: ``timeout`` passed first.
+        """
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(dataframe, preserve_index=False)
+        with tempfile.TemporaryDirectory(prefix="previsio-") as tmp:
+            file = Path(tmp) / "dataframe.parquet"
+            pq.write_table(table, file)
+            export = self._upload(file, "parquet", None, "dataframe")
+        return export.wait(timeout=timeout, progress=progress) if wait_for_export else export
+
+    def _upload(self, file: Path, fmt: str, file_name: str | None, source: str) -> Export:
+        params = {"format": fmt, "source": source}
+        if file_name:
+            params["file_name"] = file_name
+        with open(file, "rb") as fh:
+            resp = self.client.request(
+                "POST",
+                format_path("/exporters/{}/exports/upload", self.id),
+                params=params,
+                data=fh,
+                headers={"Content-Type": "application/octet-stream"},
+                idempotency_key=new_idempotency_key(),  # sent again from the start if the connection drops
+            )
+        return Export.from_dict(resp.json(), self.client)
+
+    def list_exports(self) -> list[Export]:
+        """The exports run through this exporter, oldest first."""
+        path = format_path("/exporters/{}/exports", self.id)
+        return [Export.from_dict(e, self.client) for e in self.client.iter_pages(path)]
