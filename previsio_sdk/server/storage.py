@@ -8,10 +8,10 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,14 +20,19 @@ import pyarrow.parquet as pq
 ROW_GROUP_ROWS = 128 * 1024
 
 
+T = TypeVar("T")
+
 #: Batches read ahead of the Parquet writer. Reading (ADBC, ConnectorX, the network) and encoding release the
 #: GIL, so the two overlap on two cores; two batches in the queue keep memory bounded.
 READ_AHEAD_BATCHES = 2
 _DONE = object()
 
 
-def read_ahead(reader: pa.RecordBatchReader, depth: int = READ_AHEAD_BATCHES) -> Iterator[pa.RecordBatch]:
-    """Yield the batches of ``reader``, read by a background thread up to ``depth`` batches ahead.
+def read_ahead(
+    reader: Iterable[T], depth: int = READ_AHEAD_BATCHES, name: str = "previsio-read-ahead"
+) -> Iterator[T]:
+    """Yield the items of ``reader`` (record batches, chunks), produced by a background thread up to ``depth``
+    items ahead.
 
     An error of the reader is raised here, with its own type; when the consumer stops early (an error while
     writing), the reading thread stops too.
@@ -54,7 +59,7 @@ def read_ahead(reader: pa.RecordBatchReader, depth: int = READ_AHEAD_BATCHES) ->
             return
         put(_DONE)
 
-    thread = threading.Thread(target=produce, name="previsio-read-ahead", daemon=True)
+    thread = threading.Thread(target=produce, name=name, daemon=True)
     thread.start()
     try:
         while True:

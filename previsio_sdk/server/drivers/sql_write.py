@@ -26,11 +26,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
 import re
 import sqlite3
 import tempfile
-import threading
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -49,6 +47,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from ..errors import Invalid
+from ..storage import read_ahead
 from .base import (
     TABLE_WRITE_MODES,
     AuthenticationFailed,
@@ -897,7 +896,9 @@ class TableWriterMixin:
         os.close(fd)
         try:
             # The next chunk is encoded (Arrow, releasing the GIL) while the server loads this one.
-            for chunk in _prefetched(_csv_chunks(stream, LOAD_DATA_CHUNK_BYTES)):
+            for chunk in read_ahead(
+                _csv_chunks(stream, LOAD_DATA_CHUNK_BYTES), name="previsio-export-encode"
+            ):
                 with open(path, "wb") as fh:
                     fh.write(chunk)
                 cur.execute(f"LOAD DATA LOCAL INFILE {con.escape(path)} {statement_tail}")
@@ -1096,52 +1097,6 @@ def _raise_warnings(con: Any, cur: Any) -> None:
         "The database refused values: " + ("; ".join(messages) or f"{count} warnings") + ".",
         {"warnings": messages},
     )
-
-
-_DONE = object()
-
-
-def _prefetched(items: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
-    """The items of ``items``, produced by a background thread up to ``depth`` ahead.
-
-    The producer's exception is raised here, with its own type; when the consumer stops early (a load that
-    failed), the producer stops too.
-    """
-    slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: Any) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put(item):
-                    return
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            put(exc)
-            return
-        put(_DONE)
-
-    thread = threading.Thread(target=produce, name="previsio-export-encode", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = slots.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        thread.join()
 
 
 def _local_infile_allowed(cur: Any) -> bool:

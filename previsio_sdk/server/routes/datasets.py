@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 from typing import Annotated, Literal
 
 import pyarrow as pa
@@ -15,11 +14,11 @@ from ..deps import CurrentUser, PageDep, PlatformDep, Role, SessionDep, paginate
 from ..errors import Conflict, Invalid, NotFound, PlatformError
 from ..models import Dataset, DataSource, Job
 from ..schemas import DatasetFile, DatasetPublic, JobPublic, Page, SnapshotCreate
+from .common import receive_upload, refuse_declared_oversize, upload_format
 
 router = APIRouter(tags=["datasets"])
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
-UPLOAD_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
 def _ensure_free_name(session: SessionDep, project_id: str, name: str) -> None:
@@ -91,36 +90,16 @@ async def upload_dataset(
     name = name.strip()
     if not name:
         raise Invalid("The dataset name must hold printable characters.", {"field": "name"})
-    fmt = format or UPLOAD_FORMATS.get(Path(file_name or "").suffix.lower())
-    if fmt is None:
-        raise Invalid(
-            "Cannot tell the file's format; pass format=csv|parquet or a file_name ending so.",
-            {"field": "format"},
-        )
-    limit = platform.settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PlatformError(413, "payload_too_large", f"The upload exceeds the limit of {limit} bytes.")
+    fmt = upload_format(format, file_name)
+    refuse_declared_oversize(request, platform)
     if datasource_id is not None:
         source = session.get(DataSource, datasource_id)
         if source is None or source.project_id != project.id:
             raise NotFound("datasource in this project", datasource_id)
     _ensure_free_name(session, project.id, name)
-    upload_dir = platform.store.new_tmp_path(suffix=".upload")
-    upload_dir.mkdir()
-    target = upload_dir / f"data.{fmt}"
-    size = 0
+    target = await receive_upload(request, platform, fmt)
+    upload_dir = target.parent
     try:
-        with open(target, "wb") as out:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise PlatformError(
-                        413, "payload_too_large", f"The upload exceeds the limit of {limit} bytes."
-                    )
-                out.write(chunk)
-        if size == 0:
-            raise Invalid("The upload is empty.", {"field": "body"})
         dataset = Dataset(
             project_id=project.id,
             name=name,

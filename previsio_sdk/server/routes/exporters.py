@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -11,12 +10,11 @@ from sqlalchemy import select
 
 from ..deps import CurrentUser, PageDep, PlatformDep, SessionDep, paginate, project_for, resource_for
 from ..drivers import DestinationSpec, WriteMode
-from ..errors import Invalid, NotFound, PlatformError
+from ..errors import NotFound
 from ..jobs import build_driver
 from ..models import Connector, Dataset, Export, Exporter
 from ..schemas import ExportCreate, ExporterCreate, ExporterPublic, ExportPublic, Page
-from .common import ensure_unique_name
-from .datasets import UPLOAD_FORMATS
+from .common import ensure_unique_name, receive_upload, refuse_declared_oversize, upload_format
 
 router = APIRouter(tags=["exporters"])
 
@@ -133,31 +131,11 @@ async def export_upload(
 ) -> Export:
     """Export a CSV or Parquet file sent as the raw request body; answers with the export to poll."""
     exporter = resource_for(session, user, Exporter, exporter_id, "exporter")
-    fmt = format or UPLOAD_FORMATS.get(Path(file_name or "").suffix.lower())
-    if fmt is None:
-        raise Invalid(
-            "Cannot tell the file's format; pass format=csv|parquet or a file_name ending so.",
-            {"field": "format"},
-        )
-    limit = platform.settings.max_upload_bytes
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise PlatformError(413, "payload_too_large", f"The upload exceeds the limit of {limit} bytes.")
-    upload_dir = platform.store.new_tmp_path(suffix=".upload")
-    upload_dir.mkdir()
-    target = upload_dir / f"data.{fmt}"
-    size = 0
+    fmt = upload_format(format, file_name)
+    refuse_declared_oversize(request, platform)
+    target = await receive_upload(request, platform, fmt)
+    upload_dir = target.parent
     try:
-        with open(target, "wb") as out:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise PlatformError(
-                        413, "payload_too_large", f"The upload exceeds the limit of {limit} bytes."
-                    )
-                out.write(chunk)
-        if size == 0:
-            raise Invalid("The upload is empty.", {"field": "body"})
         export = Export(
             project_id=exporter.project_id, exporter_id=exporter.id, source=source, file_name=file_name
         )
