@@ -22,8 +22,12 @@ import previsio_sdk as pio
 ROWS = 2_000_000
 #: Address-space cap of the platform process (RLIMIT_AS), in MiB: see the test's docstring.
 ADDRESS_SPACE_LIMIT_MB = 1000
-#: The issue's bound on the platform's resident memory during a snapshot.
-PEAK_RSS_LIMIT_MB = 300
+#: What a snapshot may add to the idle platform's resident memory. Measured: +129 to +133 MB for this table,
+#: in runs where the idle platform itself was 151 MB and 194 MB (the idle footprint of the same process
+#: varies by run: transparent huge pages are in madvise mode and mimalloc asks for them). Holding the table
+#: would add ~330 MB. The issue's absolute bound (peak <= 300 MB) is measured by benchmarks/snapshot.py
+#: on a quiet machine (260 MB at 1M and 5M rows).
+SNAPSHOT_GROWTH_LIMIT_MB = 160
 
 
 def _cap_address_space() -> None:
@@ -86,7 +90,7 @@ def _start_capped_platform(home: Path) -> tuple[subprocess.Popen[bytes], str, st
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc/<pid>/status: Linux")
 def test_snapshot_of_2m_rows_streams_within_a_capped_address_space(tmp_path: Path, pg_database: str, pg_exec):
-    """2M rows (~330 MB as Arrow) go through a platform capped at 1000 MiB of address space, in RSS <= 300 MB.
+    """2M rows (~330 MB as Arrow) go through a platform capped at 1000 MiB of address space, adding <= 160 MB.
 
     Why RLIMIT_AS = 1000 MiB (measured on the reference machine: 2 CPUs, Python 3.11, pyarrow 26, ADBC
     PostgreSQL 1.13): RLIMIT_AS caps virtual memory, not RSS, and the platform maps much more than it uses.
@@ -102,8 +106,8 @@ def test_snapshot_of_2m_rows_streams_within_a_capped_address_space(tmp_path: Pat
     whole-table variant was measured to pass under 1000 MiB (it only failed under 800 MiB, where the
     streaming snapshot, at ~757 MB, has too little headroom to be a reliable test).
 
-    The RSS bound is read from VmHWM, the kernel's high-water mark of the platform process, right after the
-    snapshot (the platform did nothing else).
+    The RSS bound is the kernel's high-water mark of the platform process (VmHWM) right after the snapshot,
+    minus the idle platform's RSS: what the snapshot itself held (the platform did nothing else).
     """
     pg_exec("DROP TABLE IF EXISTS membound")
     pg_exec(
@@ -133,9 +137,11 @@ def test_snapshot_of_2m_rows_streams_within_a_capped_address_space(tmp_path: Pat
         after = _status_mb(proc.pid)
         log_tail = (tmp_path / "home" / "platform.log").read_text(errors="replace")[-2000:]
         assert dataset.num_rows == ROWS
-        assert after["VmHWM"] <= PEAK_RSS_LIMIT_MB, (
-            f"platform peak RSS {after['VmHWM']:.0f} MB > {PEAK_RSS_LIMIT_MB} MB during the snapshot "
-            f"(idle {idle['VmRSS']:.0f} MB, VmPeak {after['VmPeak']:.0f} MB)\n{log_tail}"
+        growth = after["VmHWM"] - idle["VmRSS"]
+        assert growth <= SNAPSHOT_GROWTH_LIMIT_MB, (
+            f"the snapshot raised the platform's RSS by {growth:.0f} MB > {SNAPSHOT_GROWTH_LIMIT_MB} MB "
+            f"(idle {idle['VmRSS']:.0f} MB, peak {after['VmHWM']:.0f} MB, VmPeak {after['VmPeak']:.0f} MB)"
+            f"\n{log_tail}"
         )
         head = dataset.head(3)
         assert len(head) == 3
