@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -75,15 +75,32 @@ class PageParams:
         self.page = page
         self.page_size = page_size
 
+    @property
+    def offset(self) -> int:
+        """Index of the page's first item in the whole list."""
+        return (self.page - 1) * self.page_size
+
+    def envelope(self, items: list[Any], total: int) -> dict[str, Any]:
+        """The paged list answer: ``{"items", "total", "page", "page_size"}``."""
+        return {"items": items, "total": total, "page": self.page, "page_size": self.page_size}
+
+    def window(self, entries: list[Any]) -> dict[str, Any]:
+        """The paged list answer for a list already in memory (a driver's listing, a user's tokens)."""
+        return self.envelope(entries[self.offset : self.offset + self.page_size], len(entries))
+
 
 PageDep = Annotated[PageParams, Depends()]
 
 
+def count_rows(session: Session, stmt) -> int:  # type: ignore[no-untyped-def]
+    """How many rows ``stmt`` selects in all (for the ``total`` of a paged list)."""
+    return session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+
+
 def paginate(session: Session, stmt, params: PageParams) -> tuple[list, int]:  # type: ignore[no-untyped-def]
     """Run ``stmt`` for one page; return the rows and the total count."""
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    rows = list(session.scalars(stmt.limit(params.page_size).offset((params.page - 1) * params.page_size)))
-    return rows, total
+    rows = list(session.scalars(stmt.limit(params.page_size).offset(params.offset)))
+    return rows, count_rows(session, stmt)
 
 
 def visible_project_ids(user: User):  # type: ignore[no-untyped-def]

@@ -130,7 +130,7 @@ def list_connectors(
     )
     rows, total = paginate(session, stmt, params)
     items = [connector_public(platform, r) for r in rows]
-    return {"items": items, "total": total, "page": params.page, "page_size": params.page_size}
+    return params.envelope(items, total)
 
 
 @router.get("/connectors/{connector_id}", response_model=ConnectorPublic)
@@ -283,11 +283,4 @@ def list_files(
 ) -> dict:
     """The files under ``path`` (file and object-store connectors)."""
     row = resource_for(session, user, Connector, connector_id, "connector")
-    entries = build_driver(platform, row).list_files(path, bucket)
-    start = (params.page - 1) * params.page_size
-    return {
-        "items": entries[start : start + params.page_size],
-        "total": len(entries),
-        "page": params.page,
-        "page_size": params.page_size,
-    }
+    return params.window(build_driver(platform, row).list_files(path, bucket))

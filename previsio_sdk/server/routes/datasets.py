@@ -129,7 +129,7 @@ def list_datasets(project_id: str, session: SessionDep, user: CurrentUser, param
         .order_by(Dataset.created_at, Dataset.id)
     )
     rows, total = paginate(session, stmt, params)
-    return {"items": rows, "total": total, "page": params.page, "page_size": params.page_size}
+    return params.envelope(rows, total)
 
 
 @router.get("/datasets/{dataset_id}", response_model=DatasetPublic)

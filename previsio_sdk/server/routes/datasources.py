@@ -65,7 +65,7 @@ def list_datasources(project_id: str, session: SessionDep, user: CurrentUser, pa
         .order_by(DataSource.created_at, DataSource.id)
     )
     rows, total = paginate(session, stmt, params)
-    return {"items": rows, "total": total, "page": params.page, "page_size": params.page_size}
+    return params.envelope(rows, total)
 
 
 @router.get("/datasources/{datasource_id}", response_model=DataSourcePublic)

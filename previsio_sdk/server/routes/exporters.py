@@ -68,7 +68,7 @@ def list_exporters(project_id: str, session: SessionDep, user: CurrentUser, para
         select(Exporter).where(Exporter.project_id == project.id).order_by(Exporter.created_at, Exporter.id)
     )
     rows, total = paginate(session, stmt, params)
-    return {"items": rows, "total": total, "page": params.page, "page_size": params.page_size}
+    return params.envelope(rows, total)
 
 
 @router.get("/exporters/{exporter_id}", response_model=ExporterPublic)
@@ -154,7 +154,7 @@ def list_exports(exporter_id: str, session: SessionDep, user: CurrentUser, param
     exporter = resource_for(session, user, Exporter, exporter_id, "exporter", min_role="viewer")
     stmt = select(Export).where(Export.exporter_id == exporter.id).order_by(Export.created_at, Export.id)
     rows, total = paginate(session, stmt, params)
-    return {"items": rows, "total": total, "page": params.page, "page_size": params.page_size}
+    return params.envelope(rows, total)
 
 
 @router.get("/exports/{export_id}", response_model=ExportPublic)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 from sqlalchemy import func, select
 
 from ..accounts import find_user
-from ..deps import CurrentUser, PageDep, SessionDep, paginate, project_for
+from ..deps import CurrentUser, PageDep, SessionDep, count_rows, paginate, project_for
 from ..errors import Conflict, NotFound
 from ..models import ProjectMember, User
 from ..schemas import MemberCreate, MemberPublic, Page
@@ -43,11 +43,10 @@ def list_members(project_id: str, session: SessionDep, user: CurrentUser, params
         .where(ProjectMember.project_id == project.id)
         .order_by(User.created_at, User.id)
     )
-    total = session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    start = (params.page - 1) * params.page_size
-    rows = session.execute(stmt.limit(params.page_size).offset(start)).all()
+    rows = session.execute(stmt.limit(params.page_size).offset(params.offset)).all()
     items = [_public(member, member_user) for member, member_user in rows]
-    return {"items": items, "total": total, "page": params.page, "page_size": params.page_size}
+    total = count_rows(session, stmt)
+    return params.envelope(items, total)
 
 
 @router.post(

@@ -42,7 +42,7 @@ def list_projects(session: SessionDep, user: CurrentUser, params: PageDep) -> di
         .order_by(Project.created_at, Project.id)
     )
     rows, total = paginate(session, stmt, params)
-    return {"items": rows, "total": total, "page": params.page, "page_size": params.page_size}
+    return params.envelope(rows, total)
 
 
 @router.get("/projects/{project_id}", response_model=ProjectPublic)

@@ -23,21 +23,14 @@ def add_user(body: UserCreate, session: SessionDep, _admin: AdminUser) -> User:
 def get_users(session: SessionDep, _admin: AdminUser, params: PageDep) -> dict:
     """Every user, oldest first (administrators only)."""
     rows, total = paginate(session, select(User).order_by(User.created_at, User.id), params)
-    return {"items": rows, "total": total, "page": params.page, "page_size": params.page_size}
+    return params.envelope(rows, total)
 
 
 @router.get("/users/{user_id}/tokens", response_model=Page[TokenPublic])
 def get_tokens(user_id: str, session: SessionDep, _admin: AdminUser, params: PageDep) -> dict:
     """The tokens of a user, without their values (administrators only)."""
     user = find_user(session, user_id)
-    start = (params.page - 1) * params.page_size
-    tokens = list_tokens(session, user)
-    return {
-        "items": tokens[start : start + params.page_size],
-        "total": len(tokens),
-        "page": params.page,
-        "page_size": params.page_size,
-    }
+    return params.window(list_tokens(session, user))
 
 
 @router.post("/users/{user_id}/tokens", status_code=201, response_model=TokenCreated)
