@@ -1,0 +1,206 @@
+"""Untrusted work in a child process, so that it cannot take the platform down.
+
+Reading a remote system or parsing a file it served runs code (libarrow's parsers, database clients) on
+bytes an attacker may have chosen. A crash there (a segfault on a file nested 100,000 deep), a memory
+blow-up or a hang would otherwise kill or freeze the platform with every job it runs. :func:`run_isolated`
+runs one function in a child process forked from a pre-loaded server process (``forkserver``: a fork costs
+milliseconds, and the child shares nothing with the platform's threads), watches it, and kills it when:
+
+- it runs past its total deadline (``deadline``),
+- its resident memory passes ``memory_limit`` bytes,
+- the caller asks it to stop (``should_stop`` returns a reason: a cancelled job).
+
+The child sends back its result or its :class:`~previsio_sdk.server.errors.PlatformError` (only the code,
+message and details cross the pipe: never a traceback that could hold a secret), and may send progress
+messages on the way. The parent never runs the child's code: whatever the child meets, the parent gets a
+typed error.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from multiprocessing.connection import Connection
+from typing import Any
+
+from .errors import PlatformError
+
+log = logging.getLogger(__name__)
+
+#: Modules the fork server imports once, so that a child starts with them loaded (milliseconds per job).
+PRELOAD = ["previsio_sdk.server.sandbox_preload"]
+#: How often the parent looks at the child's memory, its deadline and the stop request (seconds).
+WATCH_EVERY = 0.05
+
+_context_lock = threading.Lock()
+_context: Any = None
+
+
+def _mp_context() -> Any:
+    global _context
+    with _context_lock:
+        if _context is None:
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(PRELOAD)
+            _context = ctx
+        return _context
+
+
+class Stopped(PlatformError):
+    """The work was stopped on request (a cancelled job): 409 ``cancelled``."""
+
+    def __init__(self, reason: str = "cancelled", message: str = "The job was cancelled.") -> None:
+        super().__init__(409, reason, message)
+
+
+class LimitExceeded(PlatformError):
+    """The work passed a limit of the platform (memory, size, depth): 422 ``limit_exceeded``."""
+
+    def __init__(self, message: str, details: Any = None) -> None:
+        super().__init__(422, "limit_exceeded", message, details)
+
+
+class Crashed(PlatformError):
+    """The child process died without an answer (a crash in native code, killed by the system)."""
+
+    def __init__(self, message: str, details: Any = None) -> None:
+        super().__init__(422, "worker_crashed", message, details)
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of process ``pid`` in bytes (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _child_main(
+    conn: Connection,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    secrets: list[str],
+) -> None:
+    """Run ``fn`` in the child; send ``("ok", result)`` or ``("error", (status, code, message, details))``."""
+    from .logs import harden_logging, remember_secrets
+
+    remember_secrets(secrets)
+    harden_logging()
+
+    def report(message: Any) -> None:
+        conn.send(("progress", message))
+
+    try:
+        result = fn(*args, report=report, **kwargs)
+        conn.send(("ok", result))
+    except PlatformError as exc:
+        conn.send(("error", (exc.status, exc.code, exc.message, exc.details)))
+    except MemoryError:
+        conn.send(("error", (422, "limit_exceeded", "The work ran out of memory.", None)))
+    except BaseException as exc:  # noqa: BLE001 - the parent gets a typed error, the log the traceback
+        log.error("isolated work failed unexpectedly", exc_info=exc)
+        conn.send(
+            ("error", (500, "internal_error", f"The work failed unexpectedly ({type(exc).__name__}).", None))
+        )
+    finally:
+        conn.close()
+
+
+def run_isolated(
+    fn: Callable[..., Any],
+    *args: Any,
+    deadline: float | None = None,
+    on_deadline: Callable[[], PlatformError] | None = None,
+    memory_limit: int | None = None,
+    should_stop: Callable[[], str | None] | None = None,
+    on_progress: Callable[[Any], None] | None = None,
+    on_crash: Callable[[int | None], PlatformError] | None = None,
+    secrets: Iterable[Any] = (),
+    **kwargs: Any,
+) -> Any:
+    """Run ``fn(*args, report=..., **kwargs)`` in a child process and return its result.
+
+    ``fn`` must be a module-level function; its arguments and result are pickled. It receives ``report``, a
+    function sending one picklable message to ``on_progress`` in the parent.
+
+    Args:
+        fn: The work.
+        deadline: ``time.monotonic()`` value past which the child is killed; None for no deadline.
+        on_deadline: The error raised when the deadline passes (default: 422 ``timeout``).
+        memory_limit: Resident bytes past which the child is killed (:class:`LimitExceeded`); None for none.
+        should_stop: Called while the child runs; a non-empty string stops it (:class:`Stopped`, that code).
+        on_progress: Receives the messages the child reports.
+        on_crash: The error raised when the child dies without answering, given its exit code (default:
+            :class:`Crashed`).
+        secrets: Values the child masks in its own log lines.
+
+    Returns:
+        What ``fn`` returned.
+
+    Raises:
+        PlatformError: The child's own error, or why it was stopped.
+    """
+    ctx = _mp_context()
+    parent, child = ctx.Pipe(duplex=False)
+    masked = [s for s in secrets if isinstance(s, str)]
+    proc = ctx.Process(
+        target=_child_main, args=(child, fn, args, kwargs, masked), name="previsio-isolated", daemon=True
+    )
+    proc.start()
+    child.close()
+    stop_check_at = 0.0
+    try:
+        while True:
+            if parent.poll(WATCH_EVERY):
+                try:
+                    kind, payload = parent.recv()
+                except (EOFError, OSError):
+                    proc.join(5)
+                    raise (on_crash or _crashed)(proc.exitcode) from None
+                if kind == "progress":
+                    if on_progress is not None:
+                        on_progress(payload)
+                    continue
+                if kind == "ok":
+                    return payload
+                status, code, message, details = payload
+                raise PlatformError(status, code, message, details)
+            if not proc.is_alive() and not parent.poll(0):
+                proc.join(1)
+                raise (on_crash or _crashed)(proc.exitcode)
+            now = time.monotonic()
+            if deadline is not None and now > deadline:
+                raise (on_deadline or _timed_out)()
+            if memory_limit is not None and proc.pid is not None:
+                used = rss_bytes(proc.pid)
+                if used > memory_limit:
+                    raise LimitExceeded(
+                        f"The work used more memory than the platform allows per job ({memory_limit} bytes, "
+                        "setting PREVISIO_JOB_MEMORY_BYTES) and was stopped.",
+                        {"limit": "memory", "max": memory_limit},
+                    )
+            if should_stop is not None and now >= stop_check_at:
+                stop_check_at = now + 0.5
+                reason = should_stop()
+                if reason:
+                    raise Stopped(reason)
+    finally:
+        parent.close()
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5)
+
+
+def _timed_out() -> PlatformError:
+    return PlatformError(422, "timeout", "The remote system did not answer in time; the call was stopped.")
+
+
+def _crashed(exitcode: int | None) -> PlatformError:
+    how = f"signal {-exitcode}" if exitcode is not None and exitcode < 0 else f"exit code {exitcode}"
+    return Crashed(f"The work stopped without an answer ({how}).", {"exitcode": exitcode})
