@@ -42,3 +42,10 @@ class Invalid(PlatformError):
 
     def __init__(self, message: str, details: Any = None, code: str = "validation_error") -> None:
         super().__init__(422, code, message, details)
+
+
+class LimitExceeded(PlatformError):
+    """The work passed a limit of the platform (memory, size, depth, columns): 422 ``limit_exceeded``."""
+
+    def __init__(self, message: str, details: Any = None) -> None:
+        super().__init__(422, "limit_exceeded", message, details)

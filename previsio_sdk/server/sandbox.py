@@ -21,13 +21,15 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from .errors import PlatformError
+from .errors import LimitExceeded, PlatformError
 
 log = logging.getLogger(__name__)
 
@@ -57,18 +59,22 @@ class Stopped(PlatformError):
         super().__init__(409, reason, message)
 
 
-class LimitExceeded(PlatformError):
-    """The work passed a limit of the platform (memory, size, depth): 422 ``limit_exceeded``."""
-
-    def __init__(self, message: str, details: Any = None) -> None:
-        super().__init__(422, "limit_exceeded", message, details)
-
-
 class Crashed(PlatformError):
     """The child process died without an answer (a crash in native code, killed by the system)."""
 
     def __init__(self, message: str, details: Any = None) -> None:
         super().__init__(422, "worker_crashed", message, details)
+
+
+@dataclass
+class Usage:
+    """What the child of one :func:`run_isolated` call used, filled in as it runs."""
+
+    #: Highest resident memory of the child seen, in bytes (the kernel's high-water mark, ``VmHWM``).
+    peak_rss: int = 0
+    #: Whether the child answered (a result or its own error) rather than being stopped or crashing: a child
+    #: that answered has cleaned up after itself.
+    answered: bool = False
 
 
 def rss_bytes(pid: int) -> int:
@@ -78,6 +84,35 @@ def rss_bytes(pid: int) -> int:
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return 0
+
+
+def peak_rss_bytes(pid: int | str = "self") -> int:
+    """Highest resident memory process ``pid`` reached (``VmHWM``) in bytes; 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", "rb") as fh:
+            for line in fh:
+                if line.startswith(b"VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def _die_with_parent() -> None:
+    """Have the kernel kill this process when its parent (the fork server) exits (Linux).
+
+    The fork server exits when the platform does, even on SIGKILL: its children then stop too, instead of
+    writing on for a platform that is gone.
+    """
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the parent died before prctl
+            os._exit(1)
+    except (OSError, AttributeError):
+        pass
 
 
 def _child_main(
@@ -90,6 +125,7 @@ def _child_main(
     """Run ``fn`` in the child; send ``("ok", result)`` or ``("error", (status, code, message, details))``."""
     from .logs import harden_logging, remember_secrets
 
+    _die_with_parent()
     remember_secrets(secrets)
     harden_logging()
 
@@ -98,16 +134,15 @@ def _child_main(
 
     try:
         result = fn(*args, report=report, **kwargs)
-        conn.send(("ok", result))
+        conn.send(("ok", result, peak_rss_bytes()))
     except PlatformError as exc:
-        conn.send(("error", (exc.status, exc.code, exc.message, exc.details)))
+        conn.send(("error", (exc.status, exc.code, exc.message, exc.details), peak_rss_bytes()))
     except MemoryError:
-        conn.send(("error", (422, "limit_exceeded", "The work ran out of memory.", None)))
+        conn.send(("error", (422, "limit_exceeded", "The work ran out of memory.", None), peak_rss_bytes()))
     except BaseException as exc:  # noqa: BLE001 - the parent gets a typed error, the log the traceback
         log.error("isolated work failed unexpectedly", exc_info=exc)
-        conn.send(
-            ("error", (500, "internal_error", f"The work failed unexpectedly ({type(exc).__name__}).", None))
-        )
+        message = f"The work failed unexpectedly ({type(exc).__name__})."
+        conn.send(("error", (500, "internal_error", message, None), peak_rss_bytes()))
     finally:
         conn.close()
 
@@ -122,6 +157,7 @@ def run_isolated(
     on_progress: Callable[[Any], None] | None = None,
     on_crash: Callable[[int | None], PlatformError] | None = None,
     secrets: Iterable[Any] = (),
+    usage: Usage | None = None,
     **kwargs: Any,
 ) -> Any:
     """Run ``fn(*args, report=..., **kwargs)`` in a child process and return its result.
@@ -139,6 +175,7 @@ def run_isolated(
         on_crash: The error raised when the child dies without answering, given its exit code (default:
             :class:`Crashed`).
         secrets: Values the child masks in its own log lines.
+        usage: Filled in with what the child used (its peak resident memory), whatever the outcome.
 
     Returns:
         What ``fn`` returned.
@@ -155,11 +192,14 @@ def run_isolated(
     proc.start()
     child.close()
     stop_check_at = 0.0
+    usage = usage if usage is not None else Usage()
     try:
         while True:
+            if proc.pid is not None:
+                usage.peak_rss = max(usage.peak_rss, peak_rss_bytes(proc.pid))
             if parent.poll(WATCH_EVERY):
                 try:
-                    kind, payload = parent.recv()
+                    kind, payload, *rest = parent.recv()
                 except (EOFError, OSError):
                     proc.join(5)
                     raise (on_crash or _crashed)(proc.exitcode) from None
@@ -167,6 +207,9 @@ def run_isolated(
                     if on_progress is not None:
                         on_progress(payload)
                     continue
+                usage.answered = True
+                if rest:
+                    usage.peak_rss = max(usage.peak_rss, int(rest[0]))
                 if kind == "ok":
                     return payload
                 status, code, message, details = payload

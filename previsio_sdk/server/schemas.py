@@ -244,7 +244,7 @@ class JobPublic(BaseModel):
     id: str
     project_id: str
     kind: str
-    status: Literal["pending", "running", "succeeded", "failed"]
+    status: Literal["pending", "running", "cancelling", "succeeded", "failed", "cancelled"]
     dataset_id: str | None
     progress_rows: int
     error_code: str | None
@@ -367,7 +367,7 @@ class ExportPublic(BaseModel):
     dataset_id: str | None
     source: Literal["dataset", "file", "dataframe"]
     file_name: str | None
-    status: Literal["pending", "running", "succeeded", "failed"]
+    status: Literal["pending", "running", "cancelling", "succeeded", "failed", "cancelled"]
     rows: int | None
     progress_rows: int
     destination: str | None

@@ -42,6 +42,14 @@ class Settings(BaseSettings):
         share_dataset_files: Tell callers where a dataset's Parquet file is on the platform's disk, so an SDK
             on the same machine reads it in place instead of downloading it. On for the embedded local
             platform (one user, one machine); off by default for ``previsio serve``.
+        job_memory_bytes: Most resident memory one job's work may use (its child process, see
+            :mod:`.sandbox`); over it the job is stopped and fails with ``limit_exceeded``. 0 means no limit.
+        max_json_depth: Deepest nesting of a JSON value a JSON-lines file may hold (objects and arrays); a
+            deeper file fails with ``limit_exceeded`` before it is parsed.
+        max_columns: Most columns a file (its header line, or the schema read) may have.
+        max_decompressed_bytes: Most bytes a compressed file (gzip, a zip member) may decompress to.
+        max_compression_ratio: Most a compressed file may expand (decompressed bytes over compressed bytes),
+            checked once it has given more than 64 MiB; 0 means no ratio limit.
     """
 
     model_config = SettingsConfigDict(env_prefix="PREVISIO_", extra="ignore")
@@ -61,6 +69,11 @@ class Settings(BaseSettings):
     connect_timeout: int = 10
     local_roots: list[Path] = Field(default_factory=list)
     share_dataset_files: bool = False
+    job_memory_bytes: int = 2 * 1024**3
+    max_json_depth: int = 64
+    max_columns: int = 10_000
+    max_decompressed_bytes: int = 20 * 1024**3
+    max_compression_ratio: int = 200
 
     @property
     def datasets_dir(self) -> Path:

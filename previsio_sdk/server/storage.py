@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import queue
+import shutil
 import threading
 import time
 import uuid
@@ -136,17 +137,29 @@ class ParquetDatasetStore:
         """A fresh temporary path in the store's temp directory."""
         return self.tmp / f"{uuid.uuid4().hex}{suffix}"
 
+    def job_tmp_path(self, job_id: str) -> Path:
+        """The temporary file of job ``job_id``'s dataset: known to the job's runner, which removes it when
+        the process writing it was stopped or crashed."""
+        return self.tmp / f"job-{job_id}.parquet.part"
+
     def write(
         self,
         reader: pa.RecordBatchReader,
         on_progress: Callable[[int], None] | None = None,
         progress_every: float = 0.5,
+        tmp: Path | None = None,
     ) -> WrittenFile:
         """Stream ``reader`` into a temporary Parquet file; batches are never held together in memory.
 
         The file is fsynced before returning. On any error the temporary file is removed.
+
+        Args:
+            reader: The rows.
+            on_progress: Called with the rows written so far, every ``progress_every`` seconds.
+            progress_every: Seconds between two progress calls.
+            tmp: The temporary file to write (:meth:`job_tmp_path`); a fresh name when None.
         """
-        tmp = self.new_tmp_path()
+        tmp = tmp or self.new_tmp_path()
         rows = 0
         last = time.monotonic()
         try:
@@ -200,7 +213,10 @@ class ParquetDatasetStore:
     def clean(self, keep_ids: set[str]) -> None:
         """Remove temporary files and dataset files that no committed dataset refers to (start-up)."""
         for path in self.tmp.iterdir():
-            path.unlink(missing_ok=True)
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)  # an upload received before the restart
+            else:
+                path.unlink(missing_ok=True)
         for path in self.root.glob("*.parquet"):
             if path.stem not in keep_ids:
                 path.unlink(missing_ok=True)

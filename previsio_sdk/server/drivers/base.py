@@ -307,7 +307,13 @@ class Driver(abc.ABC):
         return dest
 
     def write(
-        self, dest: DestinationSpec, reader: pa.RecordBatchReader, mode: WriteMode, key: Sequence[str] | None
+        self,
+        dest: DestinationSpec,
+        reader: pa.RecordBatchReader,
+        mode: WriteMode,
+        key: Sequence[str] | None,
+        *,
+        job_id: str | None = None,
     ) -> WriteResult:
         """Write a stream of record batches to a destination, all or nothing where the system allows.
 
@@ -319,6 +325,8 @@ class Driver(abc.ABC):
             reader: The rows to write; read once, batch after batch.
             mode: What to do with what the destination already holds.
             key: The key columns of an ``upsert``.
+            job_id: The export writing: staging (temporary names, staging tables) is named after it, so that
+                :meth:`discard_staging` finds it after the process was killed.
 
         Returns:
             The rows written and where they went.
@@ -329,6 +337,11 @@ class Driver(abc.ABC):
             DriverError: The destination cannot be reached or written.
         """
         raise Unsupported(f"{self.type_name} connectors cannot be exported to.")
+
+    def discard_staging(self, dest: DestinationSpec, job_id: str) -> None:
+        """Remove what an interrupted write of job ``job_id`` may have left at ``dest`` (staging tables,
+        temporary files); a no-op when there is nothing."""
+        return None
 
     def redact(self, text: str) -> str:
         """Remove this connector's secrets from ``text``."""

@@ -46,6 +46,7 @@ from .base import (
     WriteMode,
     WriteResult,
 )
+from .limits import ReadLimits
 
 #: Exceptions that mean a bug here rather than a remote failure.
 _BUGS = (TypeError, AttributeError, NameError, KeyError, IndexError, AssertionError, NotImplementedError)
@@ -256,9 +257,7 @@ class FileDriver(Driver):
         """Turn filesystem and network exceptions into redacted driver errors."""
         try:
             yield
-        except DriverError:
-            raise
-        except Invalid:
+        except PlatformError:  # already typed: a driver error, a refused value, a limit passed
             raise
         except Exception as exc:  # noqa: BLE001 - backends raise their own classes (paramiko, botocore, aiohttp)
             if isinstance(exc, _BUGS) and self.classify(exc) is None:
@@ -440,6 +439,7 @@ class FileDriver(Driver):
                         check=check,
                         spool_dir=self.spool_dir(),
                         random_access=self.random_access,
+                        limits=ReadLimits.from_settings(self.settings),
                     )
                 )
             yield pa.RecordBatchReader.from_batches(opened.schema, self._guarded(opened))
@@ -476,15 +476,23 @@ class FileDriver(Driver):
         return DestinationSpec(path=path, bucket=self.normalize_bucket(dest.bucket), options={"format": fmt})
 
     def write(
-        self, dest: DestinationSpec, reader: pa.RecordBatchReader, mode: WriteMode, key: Sequence[str] | None
+        self,
+        dest: DestinationSpec,
+        reader: pa.RecordBatchReader,
+        mode: WriteMode,
+        key: Sequence[str] | None,
+        *,
+        job_id: str | None = None,
     ) -> WriteResult:
         """Write the stream as one file under a temporary name, then rename it to the destination.
 
         ``safe`` fails when the file exists; ``replace`` overwrites it; ``timestamp`` writes a new file whose
         name carries the export time. Missing parent directories are created (and removed again if the write
-        fails). On failure the destination is left as it was.
+        fails). On failure the destination is left as it was. The temporary name is
+        ``<destination path>.tmp-<job_id>`` (:meth:`discard_staging` removes it after a killed write).
         """
         rel = safe_relative_path(dest.path, allow_empty=False)
+        staging = self.staging_name(rel, job_id)
         fmt = file_write.write_format(rel, (dest.options or {}).get("format"))
         tap = StreamTap()
         reader = tap.wrap(reader)
@@ -504,7 +512,7 @@ class FileDriver(Driver):
                     )
             created = self._make_parents(fs, root, rel)
             try:
-                rows = self.write_file(fs, full, reader, fmt, mode)
+                rows = self.write_file(fs, full, reader, fmt, mode, tmp=self.join(root, staging))
             except BaseException:
                 for directory in reversed(created):
                     with contextlib.suppress(Exception):
@@ -516,12 +524,35 @@ class FileDriver(Driver):
         """Refuse a destination that resolves outside the root (local files check symbolic links)."""
         self.check_readable(fs, full_path)
 
-    def write_file(self, fs: Any, full: str, reader: pa.RecordBatchReader, fmt: str, mode: WriteMode) -> int:
-        """Write the stream to ``<full>.tmp-<id>``, then rename it to ``full``; return the rows written.
+    @staticmethod
+    def staging_name(rel: str, job_id: str | None) -> str:
+        """The temporary name a write of ``rel`` by job ``job_id`` uses (a random one without a job)."""
+        return f"{rel}.tmp-{job_id or uuid.uuid4().hex[:12]}"
+
+    def discard_staging(self, dest: DestinationSpec, job_id: str) -> None:
+        """Remove the temporary file a killed write of export ``job_id`` left next to the destination."""
+        rel = safe_relative_path(dest.path, allow_empty=False)
+        with self.connected() as fs, self.write_errors():
+            tmp = self.join(self.root(fs, dest.bucket), self.staging_name(rel, job_id))
+            self.check_writable(fs, tmp)
+            if self._exists(fs, tmp):
+                fs.rm_file(tmp)
+
+    def write_file(
+        self,
+        fs: Any,
+        full: str,
+        reader: pa.RecordBatchReader,
+        fmt: str,
+        mode: WriteMode,
+        tmp: str | None = None,
+    ) -> int:
+        """Write the stream to ``tmp`` (``<full>.tmp-<id>`` when None), then rename it to ``full``; return
+        the rows written.
 
         The temporary file is removed when anything fails.
         """
-        tmp = f"{full}.tmp-{uuid.uuid4().hex[:12]}"
+        tmp = tmp or f"{full}.tmp-{uuid.uuid4().hex[:12]}"
         try:
             with self.open_for_write(fs, tmp) as sink:
                 rows = file_write.encode_stream(reader, sink, fmt)

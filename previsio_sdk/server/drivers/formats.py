@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 
 from ..errors import Invalid
 from .base import InvalidSource, ReadFailed
+from .limits import CountingReader, InflateGuard, JsonDepthGuard, ReadLimits, check_columns
 
 #: Formats a datasource may name with ``format=``.
 FORMATS = ("csv", "tsv", "parquet", "jsonl", "csv.gz", "tsv.gz", "jsonl.gz", "zip")
@@ -395,6 +396,28 @@ def read_exactly(stream: Any, size: int) -> bytes:
     return b"".join(chunks)
 
 
+def first_lines_sample(stream: Any, size: int, skip_rows: int, cap: int) -> tuple[bytes, bool]:
+    """The first ``size`` bytes of ``stream``, extended to the end of its first data line (``cap`` at most).
+
+    The column count is read from that line: a header of 100,000 columns is refused before the CSV reader
+    allocates for them, however long the line.
+
+    Returns:
+        The bytes read, and whether they are the whole stream.
+    """
+    chunks = [read_exactly(stream, size)]
+    got, newlines = len(chunks[0]), chunks[0].count(b"\n")
+    exhausted = got < size
+    while not exhausted and got < cap and newlines <= skip_rows:
+        want = min(size, cap - got)
+        more = read_exactly(stream, want)
+        chunks.append(more)
+        got += len(more)
+        newlines += more.count(b"\n")
+        exhausted = len(more) < want
+    return b"".join(chunks), exhausted
+
+
 def _seekable(fileobj: Any) -> bool:
     try:
         return bool(fileobj.seekable())
@@ -419,6 +442,8 @@ class ReadContext:
     schema: pa.Schema | None = None
     #: The CSV dialect of the first part: later parts are read the same way.
     dialect: CsvDialect | None = None
+    #: What a hostile file may make the parsers do.
+    limits: ReadLimits = field(default_factory=ReadLimits)
     stack: ExitStack = field(default_factory=ExitStack)
 
     def spool(self, fileobj: Any, name: str) -> Any:
@@ -435,16 +460,17 @@ def _column_type(name: str) -> pa.DataType:
 
 def _open_csv(stream: Any, name: str, fmt: str, ctx: ReadContext) -> pa.RecordBatchReader:
     options = ctx.options
-    sample = read_exactly(stream, SNIFF_BYTES)
+    skip = int(options.get("skip_rows", 0))
+    sample, complete = first_lines_sample(stream, SNIFF_BYTES, skip, ctx.block_size)
     if not sample.strip():
         raise InvalidSource(f"{name!r} is empty.")
-    dialect = ctx.dialect or sniff_csv(sample, options, complete=len(sample) < SNIFF_BYTES, fmt=fmt)
+    dialect = ctx.dialect or sniff_csv(sample, options, complete=complete, fmt=fmt)
     encoding = dialect.encoding
-    skip = int(options.get("skip_rows", 0))
     given_names = options.get("column_names")
     text = sample.decode(encoding, errors="replace").lstrip("\ufeff")
     first_rows = _rows(text.splitlines()[skip : skip + 1], dialect.delimiter, dialect.quotechar)
     first_row = first_rows[0] if first_rows else []
+    check_columns(max(len(first_row), len(given_names or ())), ctx.limits, name)
     if given_names:
         names = _unique_names(list(given_names))
     elif dialect.header:
@@ -490,13 +516,16 @@ def _open_jsonl(stream: Any, name: str, ctx: ReadContext) -> pa.RecordBatchReade
     if ctx.schema is not None:
         parse = pajson.ParseOptions(explicit_schema=ctx.schema, unexpected_field_behavior="error")
     read = pajson.ReadOptions(block_size=ctx.block_size)
-    return pajson.open_json(stream, read_options=read, parse_options=parse)
+    # The parser recurses once per nesting level: a value nested deep enough overflows its stack.
+    guarded = JsonDepthGuard(stream, ctx.limits.max_json_depth, name)
+    return pajson.open_json(guarded, read_options=read, parse_options=parse)
 
 
 def _open_parquet(fileobj: Any, name: str, ctx: ReadContext) -> pa.RecordBatchReader:
     if not ctx.random_access or not _seekable(fileobj):
         fileobj = ctx.spool(fileobj, name)
     pf = pq.ParquetFile(fileobj)
+    check_columns(pf.metadata.num_columns, ctx.limits, name)
     return pa.RecordBatchReader.from_batches(pf.schema_arrow, pf.iter_batches(batch_size=ctx.batch_rows))
 
 
@@ -559,7 +588,9 @@ def _file_parts(path: str, display: str, opener: Opener, options: dict[str, Any]
         fileobj = ctx.stack.enter_context(opener(path))
         with _format_errors(display, _label(fmt, compression), "open"):
             if compression == "gzip":
-                fileobj = ctx.stack.enter_context(gzip.GzipFile(fileobj=fileobj, mode="rb"))
+                raw = CountingReader(fileobj)
+                inflating = ctx.stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb"))
+                fileobj = InflateGuard(inflating, lambda: raw.count, ctx.limits, display)
             return _open_stream(fileobj, display, fmt, ctx)
 
     return [Part(display, open_part, _label(fmt, compression))]
@@ -616,7 +647,8 @@ def _zip_reader(
             c: ReadContext, info: zipfile.ZipInfo = info, name: str = name, member_fmt: str = member_fmt
         ) -> pa.RecordBatchReader:
             with _format_errors(name, _label(member_fmt, None), "open"):
-                stream = c.stack.enter_context(archive.open(info))
+                member = c.stack.enter_context(archive.open(info))
+                stream = InflateGuard(member, lambda: info.compress_size, c.limits, name)
                 return _open_stream(stream, name, member_fmt, c)
 
         parts.append(Part(name, open_member, _label(member_fmt, None)))
@@ -670,6 +702,7 @@ def _chain(parts: list[Part], ctx: ReadContext) -> pa.RecordBatchReader:
     """Open the first part now (its schema is the stream's), the others one after the other while reading."""
     first = parts[0]
     reader = first.open(ctx)
+    check_columns(len(reader.schema), ctx.limits, first.name)
     if ctx.schema is None:
         ctx.schema = _dataset_schema(reader.schema)
         if any(pa.types.is_null(f.type) for f in reader.schema):
@@ -702,6 +735,7 @@ def open_files(
     check: bool = False,
     spool_dir: Path | None = None,
     random_access: bool = True,
+    limits: ReadLimits | None = None,
 ) -> Iterator[pa.RecordBatchReader]:
     """Read files as one stream of record batches.
 
@@ -713,10 +747,12 @@ def open_files(
         check: Only the schema will be read: use a small first block.
         spool_dir: Directory of temporary copies of streams that need random access.
         random_access: Whether the opened files seek cheaply (False: HTTP streams).
+        limits: Nesting depth, columns and decompressed size a file may have (the defaults when None).
 
     Raises:
         InvalidSource: A file cannot be read in its format, or does not match the first file.
         ReadFailed: A file became unreadable part way.
+        LimitExceeded: A file passes one of ``limits``.
     """
     if not paths:
         raise InvalidSource("No file to read.")
@@ -729,6 +765,7 @@ def open_files(
         block_size=block_size,
         spool_dir=spool_dir,
         random_access=random_access,
+        limits=limits or ReadLimits(),
     )
     with ctx.stack:
         parts: list[Part] = []

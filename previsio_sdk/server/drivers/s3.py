@@ -27,6 +27,7 @@ from .base import (
     ConnectionFailed,
     ConnectorConfig,
     DestinationExists,
+    DestinationSpec,
     DriverError,
     WriteMode,
     register,
@@ -163,8 +164,19 @@ class S3Driver(FileDriver):
     def test_target(self, fs: Any) -> str:
         return self.root(fs, self.config.options.get("bucket"))
 
-    def write_file(self, fs: Any, full: str, reader: pa.RecordBatchReader, fmt: str, mode: WriteMode) -> int:
-        """Write the object under its final key: a multipart upload completed only after the last byte."""
+    def write_file(
+        self,
+        fs: Any,
+        full: str,
+        reader: pa.RecordBatchReader,
+        fmt: str,
+        mode: WriteMode,
+        tmp: str | None = None,
+    ) -> int:
+        """Write the object under its final key: a multipart upload completed only after the last byte.
+
+        No temporary object is written (``tmp`` is unused): nothing is visible before the upload completes.
+        """
         sink = fs.open(full, "wb", autocommit=False, block_size=self.write_block_size)
         try:
             rows = file_write.encode_stream(reader, sink, fmt)
@@ -179,6 +191,11 @@ class S3Driver(FileDriver):
                 sink.closed = True
             raise
         return rows
+
+    def discard_staging(self, dest: DestinationSpec, job_id: str) -> None:
+        """Nothing to remove: a killed write leaves no object, only an incomplete multipart upload that is
+        invisible (a bucket lifecycle rule ``AbortIncompleteMultipartUpload`` reclaims its parts)."""
+        return None
 
     def classify(self, exc: BaseException) -> type[DriverError] | None:
         import botocore.exceptions as bex

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from ..deps import CurrentUser, PageDep, PlatformDep, SessionDep, paginate, project_for, resource_for
 from ..drivers import DestinationSpec, WriteMode
 from ..errors import NotFound
-from ..jobs import build_driver
+from ..jobs import build_driver, cancel
 from ..models import Connector, Dataset, Export, Exporter
 from ..schemas import ExportCreate, ExporterCreate, ExporterPublic, ExportPublic, Page
 from .common import ensure_unique_name, receive_upload, refuse_declared_oversize, upload_format
@@ -161,3 +161,11 @@ def list_exports(exporter_id: str, session: SessionDep, user: CurrentUser, param
 def get_export(export_id: str, session: SessionDep, user: CurrentUser) -> Export:
     """One export: its status, rows written so far, destination, timing, and the reason of a failure."""
     return resource_for(session, user, Export, export_id, "export", min_role="viewer")
+
+
+@router.post("/exports/{export_id}/cancel", status_code=202, response_model=ExportPublic)
+def cancel_export(export_id: str, session: SessionDep, user: CurrentUser) -> Export:
+    """Cancel an export: a pending one at once, a running one within a second (``cancelling``, then
+    ``cancelled``, its staging at the destination discarded); 409 ``job_finished`` when it has ended."""
+    row = resource_for(session, user, Export, export_id, "export", min_role="editor")
+    return cancel(session, row)
