@@ -22,6 +22,7 @@ import requests
 from . import config
 from .errors import (
     APIError,
+    JobCancelledError,
     JobFailedError,
     JobTimeoutError,
     ServerUnreachableError,
@@ -285,6 +286,7 @@ class Client:
 
         Raises:
             JobFailedError: The job failed; ``code`` and ``message`` carry the platform's reason.
+            JobCancelledError: The job was cancelled (a :class:`JobFailedError` with code ``cancelled``).
             JobTimeoutError: ``timeout`` passed first (the job goes on).
         """
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -298,6 +300,12 @@ class Client:
                     bar.update(job["progress_rows"] - bar.n)
                 if job["status"] == "succeeded":
                     return job
+                if job["status"] == "cancelled":
+                    raise JobCancelledError(
+                        job.get("error_message") or "The job was cancelled.",
+                        code=job.get("error_code") or "cancelled",
+                        job_id=job_id,
+                    )
                 if job["status"] == "failed":
                     raise JobFailedError(
                         job.get("error_message") or "The job failed.",

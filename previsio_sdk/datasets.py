@@ -241,7 +241,8 @@ class Job:
         id: Platform id.
         project_id: Id of the project.
         kind: ``snapshot`` or ``upload``.
-        status: ``pending``, ``running``, ``succeeded`` or ``failed``.
+        status: ``pending``, ``running``, ``cancelling`` (asked to stop, stopping), then ``succeeded``,
+            ``failed`` or ``cancelled``.
         progress_rows: Rows written so far.
         dataset_id: Id of the dataset, once the job succeeded.
         error_code: Why it failed, as a code.
@@ -286,12 +287,23 @@ class Job:
 
     @property
     def done(self) -> bool:
-        """Whether the job has ended, in success or failure."""
-        return self.status in ("succeeded", "failed")
+        """Whether the job has ended: succeeded, failed or cancelled."""
+        return self.status in ("succeeded", "failed", "cancelled")
 
     def refresh(self) -> Job:
         """Fetch the job's current state (returns a new object)."""
         return Job.from_dict(self.client.get(format_path("/jobs/{}", self.id)), self.client)
+
+    def cancel(self) -> Job:
+        """Ask the platform to stop the job; returns its state at once (``cancelled``, or ``cancelling``
+        while the platform stops it, within about a second). :meth:`wait` then raises
+        :class:`~previsio_sdk.errors.JobCancelledError`; no dataset is kept.
+
+        Raises:
+            ConflictError: The job has already ended (code ``job_finished``).
+            PermissionDeniedError: The token's role in the project is below editor.
+        """
+        return Job.from_dict(self.client.post(format_path("/jobs/{}/cancel", self.id)), self.client)
 
     def wait(self, timeout: float | None = None, progress: bool | None = None) -> Dataset:
         """Wait for the job to end and return its dataset.
@@ -302,6 +314,7 @@ class Job:
 
         Raises:
             JobFailedError: The job failed; the error carries the platform's code and reason.
+            JobCancelledError: The job was cancelled.
             JobTimeoutError: ``timeout`` passed first (the job goes on).
         """
         job = self.client.wait_job(self.id, timeout=timeout, progress=progress, description=self.kind)

@@ -118,6 +118,11 @@ class JobFailedError(PrevisioError):
         self.job_id = job_id
 
 
+class JobCancelledError(JobFailedError):
+    """A platform job was cancelled (``job.cancel()``) before it finished: no dataset was kept, an export's
+    destination was left as it was."""
+
+
 class JobTimeoutError(PrevisioError, TimeoutError):
     """Waiting for a platform job took longer than the timeout given; the job itself goes on."""
 
@@ -164,6 +169,7 @@ __all__ = [
     "ConfigurationError",
     "ConflictError",
     "ConnectorNotFoundError",
+    "JobCancelledError",
     "JobFailedError",
     "JobTimeoutError",
     "NotFoundError",

@@ -72,7 +72,8 @@ class Export:
         id: Platform id.
         project_id: Id of the project.
         exporter_id: Id of the exporter it ran through.
-        status: ``pending``, ``running``, ``succeeded`` or ``failed``.
+        status: ``pending``, ``running``, ``cancelling`` (asked to stop, stopping), then ``succeeded``,
+            ``failed`` or ``cancelled``.
         source: ``dataset``, ``file`` or ``dataframe``.
         rows: Rows written, once it succeeded.
         progress_rows: Rows read so far.
@@ -144,8 +145,8 @@ class Export:
 
     @property
     def done(self) -> bool:
-        """Whether the export has ended, in success or failure."""
-        return self.status in ("succeeded", "failed")
+        """Whether the export has ended: succeeded, failed or cancelled."""
+        return self.status in ("succeeded", "failed", "cancelled")
 
     @property
     def duration(self) -> float | None:
@@ -158,6 +159,18 @@ class Export:
         """Fetch the export's current state (returns a new object)."""
         return Export.from_id(self.id, self.client)
 
+    def cancel(self) -> Export:
+        """Ask the platform to stop the export; returns its state at once (``cancelled``, or ``cancelling``
+        while the platform stops it, within about a second). What it had written is discarded: the
+        destination is left as it was. :meth:`wait` then raises
+        :class:`~previsio_sdk.errors.JobCancelledError`.
+
+        Raises:
+            ConflictError: The export has already ended (code ``job_finished``).
+            PermissionDeniedError: The token's role in the project is below editor.
+        """
+        return Export.from_dict(self.client.post(format_path("/exports/{}/cancel", self.id)), self.client)
+
     def wait(self, timeout: float | None = None, progress: bool | None = None) -> Export:
         """Wait for the export to end and return it, finished.
 
@@ -168,6 +181,7 @@ class Export:
         Raises:
             JobFailedError: The export failed; ``code`` and ``message`` carry the platform's reason, and the
                 destination was left as it was.
+            JobCancelledError: The export was cancelled; the destination was left as it was.
             JobTimeoutError: ``timeout`` passed first (the export goes on).
         """
         data = self.client.wait_job(
