@@ -458,19 +458,33 @@ def _column_type(name: str) -> pa.DataType:
     return TYPE_NAMES[name.lower()]
 
 
+def _count_columns(first_line: list[str], dialect: CsvDialect) -> int:
+    """Columns of a file's first line; a field too long for the csv module counts by its delimiters."""
+    try:
+        rows = _rows(first_line, dialect.delimiter, dialect.quotechar)
+    except csv.Error:
+        return first_line[0].count(dialect.delimiter) + 1 if first_line else 0
+    return len(rows[0]) if rows else 0
+
+
 def _open_csv(stream: Any, name: str, fmt: str, ctx: ReadContext) -> pa.RecordBatchReader:
     options = ctx.options
     skip = int(options.get("skip_rows", 0))
     sample, complete = first_lines_sample(stream, SNIFF_BYTES, skip, ctx.block_size)
     if not sample.strip():
         raise InvalidSource(f"{name!r} is empty.")
-    dialect = ctx.dialect or sniff_csv(sample, options, complete=complete, fmt=fmt)
+    # The dialect is told from the first 64 KB as always; the sample read on to the end of the first line
+    # gives its number of columns.
+    head_complete = complete and len(sample) <= SNIFF_BYTES
+    dialect = ctx.dialect or sniff_csv(sample[:SNIFF_BYTES], options, complete=head_complete, fmt=fmt)
     encoding = dialect.encoding
     given_names = options.get("column_names")
     text = sample.decode(encoding, errors="replace").lstrip("\ufeff")
-    first_rows = _rows(text.splitlines()[skip : skip + 1], dialect.delimiter, dialect.quotechar)
+    first_line = text.splitlines()[skip : skip + 1]
+    check_columns(_count_columns(first_line, dialect), ctx.limits, name)
+    check_columns(len(given_names or ()), ctx.limits, name)
+    first_rows = _rows(first_line, dialect.delimiter, dialect.quotechar)
     first_row = first_rows[0] if first_rows else []
-    check_columns(max(len(first_row), len(given_names or ())), ctx.limits, name)
     if given_names:
         names = _unique_names(list(given_names))
     elif dialect.header:
