@@ -22,7 +22,7 @@ class Platform:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         settings.home.mkdir(parents=True, exist_ok=True)
-        self.db = Database(settings.metadata_url)
+        self.db = Database(settings.metadata_url, upgrade=settings.db_auto_upgrade)
         self.vault = Vault.for_settings(settings)
         self.store = ParquetDatasetStore(settings.datasets_dir, settings.tmp_dir)
         self.jobs = JobRunner(self, settings.job_workers)

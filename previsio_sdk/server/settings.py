@@ -18,7 +18,12 @@ class Settings(BaseSettings):
 
     Attributes:
         home: Directory holding the metadata database, the key file, the datasets and the logs.
-        database_url: SQLAlchemy URL of the metadata store; an SQLite file under ``home`` when unset.
+        database_url: SQLAlchemy URL of the metadata store; an SQLite file under ``home`` when unset
+            (``postgresql+psycopg://user@host/db`` for several platform processes sharing one store).
+        db_auto_upgrade: Run the metadata store's missing schema migrations (Alembic) at start-up. Several
+            replicas starting together upgrade one after the other (a PostgreSQL advisory lock); turn it off
+            to upgrade only with ``previsio db upgrade`` (the platform then refuses to start on an old
+            schema).
         secret_key: Fernet key encrypting connector secrets; several keys may be given comma-separated,
             newest first (the first encrypts, all decrypt). Read from ``home/secret.key`` (one key per line,
             newest first; see ``previsio rotate-key``) when unset.
@@ -48,6 +53,7 @@ class Settings(BaseSettings):
 
     home: Path = Field(default_factory=default_home)
     database_url: str | None = None
+    db_auto_upgrade: bool = True
     secret_key: SecretStr | None = None
     bootstrap_token: SecretStr | None = None
     job_workers: int = 4
