@@ -9,15 +9,12 @@ its timing, or the reason it failed; a failed export has left the destination as
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from pathlib import Path
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from sqlalchemy import select
 
 from .drivers import DestinationSpec, WriteMode
@@ -45,13 +42,6 @@ def destination_spec(exporter: Exporter) -> DestinationSpec:
     )
 
 
-@contextmanager
-def open_dataset(path: Path, batch_rows: int) -> Iterator[pa.RecordBatchReader]:
-    """A stored dataset's Parquet file as a stream of record batches."""
-    with pq.ParquetFile(path) as pf:
-        yield pa.RecordBatchReader.from_batches(pf.schema_arrow, pf.iter_batches(batch_size=batch_rows))
-
-
 def counted(
     reader: pa.RecordBatchReader, on_progress: Callable[[int], None], what: str
 ) -> pa.RecordBatchReader:
@@ -73,25 +63,23 @@ def counted(
     return pa.RecordBatchReader.from_batches(reader.schema, batches())
 
 
-def run_export(
-    platform: Platform, export_id: str, upload: Path | None = None, fmt: str | None = None
-) -> None:
+def run_export(platform: Platform, export_id: str, upload: str | None = None, fmt: str | None = None) -> None:
     """Run export ``export_id`` and record its outcome (never raises for a failed export).
 
     Args:
         platform: The platform.
         export_id: The pending export.
-        upload: The uploaded file to export instead of a dataset (removed afterwards with its directory).
+        upload: The upload staged in the store to export instead of a dataset (removed afterwards).
         fmt: Format of ``upload``: ``csv`` or ``parquet``.
     """
     try:
         _run(platform, export_id, upload, fmt)
     finally:
         if upload is not None:
-            shutil.rmtree(upload.parent, ignore_errors=True)
+            platform.store.remove_upload(upload)
 
 
-def _run(platform: Platform, export_id: str, upload: Path | None, fmt: str | None) -> None:
+def _run(platform: Platform, export_id: str, upload: str | None, fmt: str | None) -> None:
     with platform.db.session() as s:
         export = s.get(Export, export_id)
         if export is None:
@@ -115,7 +103,7 @@ def _run(platform: Platform, export_id: str, upload: Path | None, fmt: str | Non
             key = list(exporter.key) if exporter.key else None
             opener: AbstractContextManager[pa.RecordBatchReader]
             if upload is not None:
-                opener = open_upload(upload, fmt or "csv", platform.settings.batch_rows)
+                opener = open_upload(platform.store, upload, fmt or "csv", platform.settings.batch_rows)
                 what = "uploaded file"
             else:
                 dataset = s.get(Dataset, export.dataset_id) if export.dataset_id else None
@@ -123,7 +111,7 @@ def _run(platform: Platform, export_id: str, upload: Path | None, fmt: str | Non
                     raise PlatformError(
                         409, "source_deleted", "The dataset was deleted before the export ran."
                     )
-                opener = open_dataset(platform.store.path(dataset.id), platform.settings.batch_rows)
+                opener = platform.store.reader(dataset.id, platform.settings.batch_rows)
                 what = "dataset"
         with opener as reader:
             result = driver.write(dest, counted(reader, _progress(platform, export_id), what), mode, key)

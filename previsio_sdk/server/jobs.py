@@ -8,11 +8,9 @@ file to its final name and mark the dataset ``ready`` in the same step as the jo
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -23,6 +21,7 @@ from sqlalchemy import select
 from .drivers import ConnectorConfig, Driver, SourceSpec, driver_class
 from .errors import PlatformError
 from .models import Connector, Dataset, DataSource, Job, utcnow
+from .stores import DatasetStore
 
 if TYPE_CHECKING:
     from .core import Platform
@@ -59,15 +58,17 @@ def source_spec(ds: DataSource) -> SourceSpec:
 
 
 @contextmanager
-def open_upload(path: Path, fmt: str, batch_rows: int) -> Iterator[pa.RecordBatchReader]:
-    """Open an uploaded CSV or Parquet file as a stream of record batches."""
+def open_upload(store: DatasetStore, ref: str, fmt: str, batch_rows: int) -> Iterator[pa.RecordBatchReader]:
+    """Open an upload staged in the store (CSV or Parquet) as a stream of record batches."""
     try:
-        if fmt == "parquet":
-            pf = pq.ParquetFile(path)
-            yield pa.RecordBatchReader.from_batches(pf.schema_arrow, pf.iter_batches(batch_size=batch_rows))
-        else:
-            reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=16 << 20))
-            yield reader
+        with store.open_upload(ref) as fh:
+            if fmt == "parquet":
+                pf = pq.ParquetFile(fh)
+                yield pa.RecordBatchReader.from_batches(
+                    pf.schema_arrow, pf.iter_batches(batch_size=batch_rows)
+                )
+            else:
+                yield pacsv.open_csv(fh, read_options=pacsv.ReadOptions(block_size=16 << 20))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
         if isinstance(exc, OSError) and not isinstance(exc, pa.ArrowException) and exc.errno:
             raise
@@ -89,21 +90,21 @@ class JobRunner:
         """Run the snapshot of job ``job_id`` (its datasource and pending dataset are already stored)."""
         self.pool.submit(self._run, job_id, self._snapshot_reader)
 
-    def submit_upload(self, job_id: str, upload_path: Path, fmt: str) -> None:
-        """Turn an uploaded file into the pending dataset of job ``job_id``."""
+    def submit_upload(self, job_id: str, upload: str, fmt: str) -> None:
+        """Turn an upload staged in the store into the pending dataset of job ``job_id``."""
 
         def reader(_session: Any, _job: Job, _dataset: Dataset) -> Any:
-            return open_upload(upload_path, fmt, self.platform.settings.batch_rows)
+            return open_upload(self.platform.store, upload, fmt, self.platform.settings.batch_rows)
 
         def run() -> None:
             try:
                 self._run(job_id, reader)
             finally:
-                shutil.rmtree(upload_path.parent, ignore_errors=True)
+                self.platform.store.remove_upload(upload)
 
         self.pool.submit(run)
 
-    def submit_export(self, export_id: str, upload: Path | None = None, fmt: str | None = None) -> None:
+    def submit_export(self, export_id: str, upload: str | None = None, fmt: str | None = None) -> None:
         """Run export ``export_id`` (see :mod:`.exports`); ``upload`` is an uploaded file to export."""
         from .exports import run_export
 
@@ -142,7 +143,7 @@ class JobRunner:
                 dataset = s.get(Dataset, job.dataset_id)
                 opener = open_reader(s, job, dataset)
             with opener as reader:
-                written = platform.store.write(reader, on_progress=self._progress(job_id))
+                written = platform.store.write(reader, job_id, on_progress=self._progress(job_id))
             with platform.db.session() as s:
                 job = s.get(Job, job_id)
                 dataset = s.get(Dataset, job.dataset_id)
@@ -158,7 +159,7 @@ class JobRunner:
             log.info("job %s succeeded: %d rows", job_id, written.num_rows)
         except BaseException as exc:  # noqa: BLE001 - every failure must be recorded
             if written is not None:
-                written.tmp_path.unlink(missing_ok=True)
+                platform.store.discard(job_id)
             self._fail(job_id, exc)
             if not isinstance(exc, Exception):
                 raise
@@ -200,4 +201,4 @@ class JobRunner:
                 s.delete(dataset)
             s.flush()
             keep = set(s.scalars(select(Dataset.id)))
-        self.platform.store.clean(keep)
+        self.platform.store.clean(keep, set())

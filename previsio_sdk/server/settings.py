@@ -40,6 +40,12 @@ class Settings(BaseSettings):
             is kept, so that the same request sent again gets it back instead of creating a second resource.
         data_dir: Directory of the dataset files and of files being written (``datasets/`` and ``tmp/``);
             the platform home when unset. Put it on a large volume, apart from the metadata store.
+        store_url: Where dataset files are kept: unset for ``data_dir`` on this machine, or
+            ``s3://bucket/prefix`` for an S3-compatible object store shared by several platform processes.
+        store_endpoint_url: URL of the S3-compatible service (MinIO, Ceph...); unset for AWS.
+        store_access_key: Access key id of the object store; unset for the environment's AWS credentials.
+        store_secret_key: Secret access key of the object store.
+        store_region: Region of the store's bucket.
         connect_timeout: Seconds allowed to open a connection to a remote system.
         local_roots: Directories of the platform's machine that ``local`` connectors may be rooted in (at or
             below one of them); empty (the default) disables local connectors. Set as a JSON list:
@@ -64,6 +70,11 @@ class Settings(BaseSettings):
     query_timeout_seconds: int = 3600
     idempotency_ttl_seconds: int = 24 * 3600
     data_dir: Path | None = None
+    store_url: str | None = None
+    store_endpoint_url: str | None = None
+    store_access_key: str | None = None
+    store_secret_key: SecretStr | None = None
+    store_region: str | None = None
     connect_timeout: int = 10
     local_roots: list[Path] = Field(default_factory=list)
     share_dataset_files: bool = False
