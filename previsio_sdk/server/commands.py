@@ -1,4 +1,4 @@
-"""``previsio user|token|rotate-key``: administration commands run on the platform's host.
+"""``previsio user|token|rotate-key|db``: administration commands run on the platform's host.
 
 They work on the platform home directly (its metadata store and key file), whether the platform is running
 or not: the SQLite metadata store takes concurrent writers, and a running platform reads the key file again
@@ -116,8 +116,45 @@ def rotate_key_command(args: argparse.Namespace, out: TextIO = sys.stdout, err: 
     return 0
 
 
+def db_command(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """``previsio db upgrade``: run the metadata store's missing migrations.
+
+    ``previsio db current`` says which revision the store is at and whether it needs an upgrade.
+    """
+    from sqlalchemy import create_engine
+
+    from .db import current_revision, head_revision, upgrade_schema
+    from .logs import redact_text
+
+    settings = _settings(args.home)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    try:
+        if args.action == "current":
+            engine = create_engine(settings.metadata_url)
+            try:
+                current = current_revision(engine)
+            finally:
+                engine.dispose()
+            head = head_revision()
+            state = "up to date" if current == head else f"needs `previsio db upgrade` to {head}"
+            print(f"metadata store at revision {current or 'none (empty)'}: {state}", file=out)
+            return 0
+        engine = create_engine(settings.metadata_url)
+        try:
+            before, after = upgrade_schema(engine)
+        finally:
+            engine.dispose()
+    except Exception as exc:  # noqa: BLE001 - the operator gets one line, with no credential of the URL
+        return _fail(redact_text(f"the metadata store cannot be upgraded: {exc}".splitlines()[0]), err)
+    if before == after:
+        print(f"metadata store already at revision {after}", file=out)
+    else:
+        print(f"metadata store upgraded from revision {before or 'none (empty)'} to {after}", file=out)
+    return 0
+
+
 def add_commands(sub: Any) -> None:
-    """Add ``user``, ``token`` and ``rotate-key`` to the ``previsio`` command's subparsers."""
+    """Add ``user``, ``token``, ``rotate-key`` and ``db`` to the ``previsio`` command's subparsers."""
     home_help = "platform home (default $PREVISIO_HOME or ~/.previsio)"
 
     user = sub.add_parser("user", help="create or list the platform's users (on the platform's host)")
@@ -150,6 +187,11 @@ def add_commands(sub: Any) -> None:
         help="re-encrypt with the newest key of PREVISIO_SECRET_KEY or the key file, adding no key",
     )
     rotate.set_defaults(func=rotate_key_command)
+
+    db = sub.add_parser("db", help="upgrade the metadata store's schema, or show its revision")
+    db.add_argument("action", choices=["upgrade", "current"])
+    db.add_argument("--home", type=Path, default=None, help=home_help)
+    db.set_defaults(func=db_command)
 
 
 def _user(args: argparse.Namespace) -> int:

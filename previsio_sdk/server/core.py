@@ -10,7 +10,7 @@ from .exports import recover_exports
 from .jobs import JobRunner
 from .middleware import forget_pending_requests
 from .settings import Settings
-from .storage import ParquetDatasetStore
+from .stores import open_store
 from .vault import Vault
 
 log = logging.getLogger(__name__)
@@ -22,9 +22,9 @@ class Platform:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         settings.home.mkdir(parents=True, exist_ok=True)
-        self.db = Database(settings.metadata_url)
+        self.db = Database(settings.metadata_url, upgrade=settings.db_auto_upgrade)
         self.vault = Vault.for_settings(settings)
-        self.store = ParquetDatasetStore(settings.datasets_dir, settings.tmp_dir)
+        self.store = open_store(settings)
         self.jobs = JobRunner(self, settings.job_workers)
         self.admin_token: str | None = None
         self.started = False

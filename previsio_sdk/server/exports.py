@@ -13,16 +13,13 @@ from __future__ import annotations
 
 import inspect
 import logging
-import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from pathlib import Path
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 from sqlalchemy import select
 
 from .drivers import ConnectorConfig, DestinationSpec, WriteMode, WriteResult
@@ -31,6 +28,7 @@ from .errors import PlatformError
 from .jobs import UNFINISHED, JobKind, Work, connector_config, execute, make_driver, open_upload
 from .models import Connector, Dataset, Export, Exporter, utcnow
 from .sandbox import run_isolated
+from .stores import open_store
 
 if TYPE_CHECKING:
     from .core import Platform
@@ -53,13 +51,6 @@ def destination_spec(exporter: Exporter) -> DestinationSpec:
         bucket=exporter.bucket,
         options=dict(exporter.options or {}),
     )
-
-
-@contextmanager
-def open_dataset(path: Path, batch_rows: int) -> Iterator[pa.RecordBatchReader]:
-    """A stored dataset's Parquet file as a stream of record batches."""
-    with pq.ParquetFile(path) as pf:
-        yield pa.RecordBatchReader.from_batches(pf.schema_arrow, pf.iter_batches(batch_size=batch_rows))
 
 
 def counted(
@@ -98,20 +89,22 @@ def export_work(
     dest: DestinationSpec,
     mode: WriteMode,
     key: list[str] | None,
-    source: Path,
+    source: str,
     fmt: str | None,
     export_id: str,
     *,
     report: Any,
 ) -> WriteResult:
-    """In the child: stream a dataset's file (or an uploaded file, ``fmt`` given) to the destination."""
+    """In the child: stream a dataset (``source`` its id), or an upload staged in the store (``source`` its
+    reference, ``fmt`` given), to the destination."""
     driver = make_driver(config, settings)
+    store = open_store(settings)
     opener: AbstractContextManager[pa.RecordBatchReader]
     if fmt is not None:
-        opener = open_upload(source, fmt, settings.batch_rows, ReadLimits.from_settings(settings))
+        opener = open_upload(store, source, fmt, settings.batch_rows, ReadLimits.from_settings(settings))
         what = "uploaded file"
     else:
-        opener = open_dataset(source, settings.batch_rows)
+        opener = store.reader(source, settings.batch_rows)
         what = "dataset"
     extra = {"job_id": export_id} if _accepts_job_id(driver.write) else {}
     with opener as reader:
@@ -131,7 +124,7 @@ class ExportJob(JobKind):
     model = Export
     noun = "export"
 
-    def __init__(self, platform: Platform, upload: Path | None = None, fmt: str | None = None) -> None:
+    def __init__(self, platform: Platform, upload: str | None = None, fmt: str | None = None) -> None:
         super().__init__(platform)
         self.upload = upload
         self.fmt = fmt
@@ -152,7 +145,7 @@ class ExportJob(JobKind):
             dataset = session.get(Dataset, row.dataset_id) if row.dataset_id else None
             if dataset is None or dataset.status != "ready":
                 raise PlatformError(409, "source_deleted", "The dataset was deleted before the export ran.")
-            source, fmt, code = platform.store.path(dataset.id), None, "worker_crashed"
+            source, fmt, code = dataset.id, None, "worker_crashed"
         return Work(
             export_work,
             (config, platform.settings, dest, mode, key, source, fmt, row.id),
@@ -202,22 +195,20 @@ def discard_staging(
     return True
 
 
-def run_export(
-    platform: Platform, export_id: str, upload: Path | None = None, fmt: str | None = None
-) -> None:
+def run_export(platform: Platform, export_id: str, upload: str | None = None, fmt: str | None = None) -> None:
     """Run export ``export_id`` and record its outcome (never raises for a failed export).
 
     Args:
         platform: The platform.
         export_id: The pending export.
-        upload: The uploaded file to export instead of a dataset (removed afterwards with its directory).
+        upload: The upload staged in the store to export instead of a dataset (removed afterwards).
         fmt: Format of ``upload``: ``csv`` or ``parquet``.
     """
     try:
         execute(ExportJob(platform, upload, fmt), export_id)
     finally:
         if upload is not None:
-            shutil.rmtree(upload.parent, ignore_errors=True)
+            platform.store.remove_upload(upload)
 
 
 def recover_exports(platform: Platform) -> threading.Thread | None:

@@ -23,13 +23,11 @@ from __future__ import annotations
 import abc
 import csv
 import logging
-import shutil
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
@@ -43,7 +41,7 @@ from .drivers.limits import ReadLimits, check_columns
 from .errors import PlatformError
 from .models import Connector, Dataset, DataSource, Job, utcnow
 from .sandbox import Stopped, Usage, run_isolated
-from .storage import ParquetDatasetStore, WrittenFile
+from .stores import DatasetStore, WrittenFile, open_store
 
 if TYPE_CHECKING:
     from .core import Platform
@@ -104,9 +102,9 @@ def crash_code(config: ConnectorConfig | None) -> str:
 
 @contextmanager
 def open_upload(
-    path: Path, fmt: str, batch_rows: int, limits: ReadLimits | None = None
+    store: DatasetStore, ref: str, fmt: str, batch_rows: int, limits: ReadLimits | None = None
 ) -> Iterator[pa.RecordBatchReader]:
-    """Open an uploaded CSV or Parquet file as a stream of record batches.
+    """Open an upload staged in the store (CSV or Parquet) as a stream of record batches.
 
     Raises:
         PlatformError: 422 ``invalid_file`` when it cannot be read.
@@ -114,18 +112,20 @@ def open_upload(
     """
     limits = limits or ReadLimits()
     try:
-        if fmt == "parquet":
-            pf = pq.ParquetFile(path)
-            check_columns(pf.metadata.num_columns, limits, "the uploaded file")
-            yield pa.RecordBatchReader.from_batches(pf.schema_arrow, pf.iter_batches(batch_size=batch_rows))
-        else:
+        with store.open_upload(ref) as fh:
+            if fmt == "parquet":
+                pf = pq.ParquetFile(fh)
+                check_columns(pf.metadata.num_columns, limits, "the uploaded file")
+                yield pa.RecordBatchReader.from_batches(
+                    pf.schema_arrow, pf.iter_batches(batch_size=batch_rows)
+                )
+                return
             block = 16 << 20
-            with open(path, "rb") as fh:
-                sample, _ = first_lines_sample(fh, 64 * 1024, 0, block)
-                header = sample.split(b"\n", 1)[0].decode("utf-8", errors="replace")
-                check_columns(len(next(csv.reader([header]), [])), limits, "the uploaded file")
-                stream = PrefixedStream(sample, fh)
-                yield pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=block))
+            sample, _ = first_lines_sample(fh, 64 * 1024, 0, block)
+            header = sample.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+            check_columns(len(next(csv.reader([header]), [])), limits, "the uploaded file")
+            stream = PrefixedStream(sample, fh)
+            yield pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=block))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
         if isinstance(exc, OSError) and not isinstance(exc, pa.ArrowException) and exc.errno:
             raise
@@ -135,24 +135,21 @@ def open_upload(
 # ------------------------------------------------------------------------------------------------------------
 # What runs in the child
 # ------------------------------------------------------------------------------------------------------------
-def _store(settings: Settings) -> ParquetDatasetStore:
-    return ParquetDatasetStore(settings.datasets_dir, settings.tmp_dir)
-
-
 def snapshot_work(
-    config: ConnectorConfig, spec: SourceSpec, settings: Settings, tmp: Path, *, report: Any
+    config: ConnectorConfig, spec: SourceSpec, settings: Settings, job_id: str, *, report: Any
 ) -> WrittenFile:
-    """In the child: read a datasource into the temporary Parquet file ``tmp``."""
+    """In the child: read a datasource into job ``job_id``'s staging object of the dataset store."""
     driver = make_driver(config, settings)
     with driver.open_reader(spec, settings.batch_rows) as reader:
         check_columns(len(reader.schema), ReadLimits.from_settings(settings), "the source")
-        return _store(settings).write(reader, on_progress=report, tmp=tmp)
+        return open_store(settings).write(reader, job_id, on_progress=report)
 
 
-def upload_work(path: Path, fmt: str, settings: Settings, tmp: Path, *, report: Any) -> WrittenFile:
-    """In the child: parse an uploaded file into the temporary Parquet file ``tmp``."""
-    with open_upload(path, fmt, settings.batch_rows, ReadLimits.from_settings(settings)) as reader:
-        return _store(settings).write(reader, on_progress=report, tmp=tmp)
+def upload_work(upload: str, fmt: str, settings: Settings, job_id: str, *, report: Any) -> WrittenFile:
+    """In the child: parse an upload staged in the store into job ``job_id``'s staging object."""
+    store = open_store(settings)
+    with open_upload(store, upload, fmt, settings.batch_rows, ReadLimits.from_settings(settings)) as reader:
+        return store.write(reader, job_id, on_progress=report)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -346,16 +343,15 @@ class DatasetJob(JobKind):
     model = Job
     noun = "job"
 
-    def __init__(self, platform: Platform, upload: Path | None = None, fmt: str | None = None) -> None:
+    def __init__(self, platform: Platform, upload: str | None = None, fmt: str | None = None) -> None:
         super().__init__(platform)
         self.upload = upload
         self.fmt = fmt
 
     def prepare(self, session: Any, row: Any) -> Work:
         settings = self.platform.settings
-        tmp = self.platform.store.job_tmp_path(row.id)
         if self.upload is not None:
-            args = (self.upload, self.fmt or "csv", settings, tmp)
+            args = (self.upload, self.fmt or "csv", settings, row.id)
             return Work(upload_work, args, crash_code="invalid_file")
         dataset = session.get(Dataset, row.dataset_id) if row.dataset_id else None
         ds = session.get(DataSource, dataset.datasource_id) if dataset is not None else None
@@ -365,7 +361,7 @@ class DatasetJob(JobKind):
         config = connector_config(self.platform, connector)
         return Work(
             snapshot_work,
-            (config, source_spec(ds), settings, tmp),
+            (config, source_spec(ds), settings, row.id),
             secrets=list(config.secrets.values()),
             crash_code=crash_code(config),
         )
@@ -374,7 +370,7 @@ class DatasetJob(JobKind):
         written: WrittenFile = result
         dataset = session.get(Dataset, row.dataset_id) if row.dataset_id else None
         if dataset is None:
-            written.tmp_path.unlink(missing_ok=True)
+            self.platform.store.discard(written.job_id)
             raise PlatformError(409, "cancelled", "The dataset was deleted while the job ran.")
         self.platform.store.commit(written, dataset.id)
         dataset.status = "ready"
@@ -386,7 +382,7 @@ class DatasetJob(JobKind):
         return f"{written.num_rows} rows"
 
     def discard(self, row_id: str, work: Work | None, killed: bool) -> None:
-        self.platform.store.job_tmp_path(row_id).unlink(missing_ok=True)
+        self.platform.store.discard(row_id)
 
     def failed(self, session: Any, row: Any) -> None:
         _drop_pending_dataset(session, row)
@@ -410,18 +406,18 @@ class JobRunner:
         """Run the snapshot of job ``job_id`` (its datasource and pending dataset are already stored)."""
         self.pool.submit(execute, DatasetJob(self.platform), job_id)
 
-    def submit_upload(self, job_id: str, upload_path: Path, fmt: str) -> None:
-        """Turn an uploaded file into the pending dataset of job ``job_id`` (the file is removed after)."""
+    def submit_upload(self, job_id: str, upload: str, fmt: str) -> None:
+        """Turn an upload staged in the store into the pending dataset of job ``job_id`` (removed after)."""
 
         def run() -> None:
             try:
-                execute(DatasetJob(self.platform, upload_path, fmt), job_id)
+                execute(DatasetJob(self.platform, upload, fmt), job_id)
             finally:
-                shutil.rmtree(upload_path.parent, ignore_errors=True)
+                self.platform.store.remove_upload(upload)
 
         self.pool.submit(run)
 
-    def submit_export(self, export_id: str, upload: Path | None = None, fmt: str | None = None) -> None:
+    def submit_export(self, export_id: str, upload: str | None = None, fmt: str | None = None) -> None:
         """Run export ``export_id`` (see :mod:`.exports`); ``upload`` is an uploaded file to export."""
         from .exports import run_export
 
@@ -447,4 +443,4 @@ class JobRunner:
                 s.delete(dataset)
             s.flush()
             keep = set(s.scalars(select(Dataset.id)))
-        self.platform.store.clean(keep)
+        self.platform.store.clean(keep, set())

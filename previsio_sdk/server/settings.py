@@ -18,7 +18,12 @@ class Settings(BaseSettings):
 
     Attributes:
         home: Directory holding the metadata database, the key file, the datasets and the logs.
-        database_url: SQLAlchemy URL of the metadata store; an SQLite file under ``home`` when unset.
+        database_url: SQLAlchemy URL of the metadata store; an SQLite file under ``home`` when unset
+            (``postgresql+psycopg://user@host/db`` for several platform processes sharing one store).
+        db_auto_upgrade: Run the metadata store's missing schema migrations (Alembic) at start-up. Several
+            replicas starting together upgrade one after the other (a PostgreSQL advisory lock); turn it off
+            to upgrade only with ``previsio db upgrade`` (the platform then refuses to start on an old
+            schema).
         secret_key: Fernet key encrypting connector secrets; several keys may be given comma-separated,
             newest first (the first encrypts, all decrypt). Read from ``home/secret.key`` (one key per line,
             newest first; see ``previsio rotate-key``) when unset.
@@ -35,6 +40,12 @@ class Settings(BaseSettings):
             is kept, so that the same request sent again gets it back instead of creating a second resource.
         data_dir: Directory of the dataset files and of files being written (``datasets/`` and ``tmp/``);
             the platform home when unset. Put it on a large volume, apart from the metadata store.
+        store_url: Where dataset files are kept: unset for ``data_dir`` on this machine, or
+            ``s3://bucket/prefix`` for an S3-compatible object store shared by several platform processes.
+        store_endpoint_url: URL of the S3-compatible service (MinIO, Ceph...); unset for AWS.
+        store_access_key: Access key id of the object store; unset for the environment's AWS credentials.
+        store_secret_key: Secret access key of the object store.
+        store_region: Region of the store's bucket.
         connect_timeout: Seconds allowed to open a connection to a remote system.
         local_roots: Directories of the platform's machine that ``local`` connectors may be rooted in (at or
             below one of them); empty (the default) disables local connectors. Set as a JSON list:
@@ -56,6 +67,7 @@ class Settings(BaseSettings):
 
     home: Path = Field(default_factory=default_home)
     database_url: str | None = None
+    db_auto_upgrade: bool = True
     secret_key: SecretStr | None = None
     bootstrap_token: SecretStr | None = None
     job_workers: int = 4
@@ -66,6 +78,11 @@ class Settings(BaseSettings):
     query_timeout_seconds: int = 3600
     idempotency_ttl_seconds: int = 24 * 3600
     data_dir: Path | None = None
+    store_url: str | None = None
+    store_endpoint_url: str | None = None
+    store_access_key: str | None = None
+    store_secret_key: SecretStr | None = None
+    store_region: str | None = None
     connect_timeout: int = 10
     local_roots: list[Path] = Field(default_factory=list)
     share_dataset_files: bool = False

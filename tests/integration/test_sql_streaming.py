@@ -121,7 +121,7 @@ def test_a_failed_flush_to_disk_is_raised_not_swallowed(tmp_path, monkeypatch):
 
     import pytest
 
-    from previsio_sdk.server import storage
+    from previsio_sdk.server.stores import local as storage
 
     target = tmp_path / "data.parquet"
     target.write_bytes(b"PAR1" * 1000)

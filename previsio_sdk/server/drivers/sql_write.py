@@ -47,7 +47,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from ..errors import Invalid
-from ..storage import read_ahead
+from ..streaming import read_ahead
 from .base import (
     TABLE_WRITE_MODES,
     AuthenticationFailed,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
+from anyio import to_thread
 from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -56,31 +56,43 @@ def refuse_declared_oversize(request: Request, platform: Platform) -> None:
         raise _too_large(limit)
 
 
-async def receive_upload(request: Request, platform: Platform, fmt: str) -> Path:
-    """Stream the raw request body to a new temporary directory and return the file's path.
+#: Bytes of an upload gathered before they are handed to the store (one write call of a worker thread).
+UPLOAD_WRITE_BYTES = 4 << 20
 
-    The size is checked while the body streams in (a sender may not declare it). On any error the directory
-    is removed; after success the caller owns it (and removes it if it cannot use the file).
+
+async def receive_upload(request: Request, platform: Platform, fmt: str) -> str:
+    """Stream the raw request body into an upload staged in the dataset store; return its reference.
+
+    The file goes to the store, not to this replica's disk, so that whichever process runs the job reads it.
+    The size is checked while the body streams in (a sender may not declare it). On any error the staged
+    upload is removed; after success the caller owns it (and removes it with ``store.remove_upload`` if it
+    cannot use it).
 
     Raises:
         PlatformError: 413 over the upload limit.
         Invalid: The body is empty.
     """
     limit = platform.settings.max_upload_bytes
-    upload_dir = platform.store.new_tmp_path(suffix=".upload")
-    upload_dir.mkdir()
-    target = upload_dir / f"data.{fmt}"
+    sink = await to_thread.run_sync(platform.store.new_upload, fmt)
     size = 0
+    pending: list[bytes] = []
+    pending_bytes = 0
     try:
-        with open(target, "wb") as out:
-            async for chunk in request.stream():
-                size += len(chunk)
-                if size > limit:
-                    raise _too_large(limit)
-                out.write(chunk)
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            pending.append(chunk)
+            pending_bytes += len(chunk)
+            if pending_bytes >= UPLOAD_WRITE_BYTES:
+                await to_thread.run_sync(sink.write, b"".join(pending))
+                pending, pending_bytes = [], 0
         if size == 0:
             raise Invalid("The upload is empty.", {"field": "body"})
+        if pending:
+            await to_thread.run_sync(sink.write, b"".join(pending))
+        await to_thread.run_sync(sink.finish)
     except BaseException:
-        shutil.rmtree(upload_dir, ignore_errors=True)
+        await to_thread.run_sync(sink.abort)
         raise
-    return target
+    return sink.ref

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 import pyarrow as pa
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, StreamingResponse
 from sqlalchemy import select
+from starlette.concurrency import iterate_in_threadpool
 
 from ..deps import CurrentUser, PageDep, PlatformDep, Role, SessionDep, paginate, project_for, resource_for
 from ..errors import Conflict, Invalid, NotFound, PlatformError
@@ -97,8 +98,7 @@ async def upload_dataset(
         if source is None or source.project_id != project.id:
             raise NotFound("datasource in this project", datasource_id)
     _ensure_free_name(session, project.id, name)
-    target = await receive_upload(request, platform, fmt)
-    upload_dir = target.parent
+    upload = await receive_upload(request, platform, fmt)
     try:
         dataset = Dataset(
             project_id=project.id,
@@ -113,9 +113,9 @@ async def upload_dataset(
         session.add(job)
         session.commit()
     except BaseException:
-        shutil.rmtree(upload_dir, ignore_errors=True)
+        platform.store.remove_upload(upload)
         raise
-    platform.jobs.submit_upload(job.id, target, fmt)
+    platform.jobs.submit_upload(job.id, upload, fmt)
     return job
 
 
@@ -152,19 +152,29 @@ def delete_dataset(
 
 @router.get(
     "/datasets/{dataset_id}/download",
-    response_class=FileResponse,
+    response_class=StreamingResponse,
     responses={200: {"content": {"application/vnd.apache.parquet": {}}, "description": "The Parquet file."}},
 )
 def download_dataset(
     dataset_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep
-) -> FileResponse:
-    """The dataset's Parquet file, streamed."""
+) -> Response:
+    """The dataset's Parquet file, streamed from the dataset store."""
     row = _ready(session, user, dataset_id)
-    return FileResponse(
-        platform.store.path(row.id),
+    headers = {"X-Content-SHA256": row.content_hash or ""}
+    local = platform.store.local_path(row.id)
+    if local is not None:
+        return FileResponse(
+            local,
+            media_type="application/vnd.apache.parquet",
+            filename=f"{row.name}.parquet",
+            headers=headers,
+        )
+    disposition = f"attachment; filename*=utf-8''{quote(row.name + '.parquet')}"
+    headers.update({"Content-Disposition": disposition, "Content-Length": str(row.size_bytes or 0)})
+    return StreamingResponse(
+        iterate_in_threadpool(platform.store.stream(row.id)),
         media_type="application/vnd.apache.parquet",
-        filename=f"{row.name}.parquet",
-        headers={"X-Content-SHA256": row.content_hash or ""},
+        headers=headers,
     )
 
 
@@ -177,9 +187,10 @@ def dataset_file(
     Only offered when the platform shares its files (the embedded local platform); 404 otherwise.
     """
     row = _ready(session, user, dataset_id)
-    if not platform.settings.share_dataset_files:
+    local = platform.store.local_path(row.id)
+    if not platform.settings.share_dataset_files or local is None:
         raise PlatformError(404, "not_shared", "This platform does not share dataset files; download them.")
-    return DatasetFile(path=str(platform.store.path(row.id).resolve()), size_bytes=row.size_bytes or 0)
+    return DatasetFile(path=str(local.resolve()), size_bytes=row.size_bytes or 0)
 
 
 @router.get(

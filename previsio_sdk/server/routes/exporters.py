@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -133,8 +132,7 @@ async def export_upload(
     exporter = resource_for(session, user, Exporter, exporter_id, "exporter")
     fmt = upload_format(format, file_name)
     refuse_declared_oversize(request, platform)
-    target = await receive_upload(request, platform, fmt)
-    upload_dir = target.parent
+    upload = await receive_upload(request, platform, fmt)
     try:
         export = Export(
             project_id=exporter.project_id, exporter_id=exporter.id, source=source, file_name=file_name
@@ -142,9 +140,9 @@ async def export_upload(
         session.add(export)
         session.commit()
     except BaseException:
-        shutil.rmtree(upload_dir, ignore_errors=True)
+        platform.store.remove_upload(upload)
         raise
-    platform.jobs.submit_export(export.id, target, fmt)
+    platform.jobs.submit_export(export.id, upload, fmt)
     return export
 
 
