@@ -153,8 +153,18 @@ def db_command(args: argparse.Namespace, out: TextIO = sys.stdout, err: TextIO =
     return 0
 
 
+def worker_command(args: argparse.Namespace) -> int:
+    """``previsio worker``: run the jobs API replicas send to the broker (``PREVISIO_EXECUTOR=celery``)."""
+    from .worker import run_worker
+
+    queues = [f"previsio.{q}" if "." not in q else q for q in args.queues.split(",")] if args.queues else None
+    run_worker(queues, concurrency=args.concurrency, log_level=args.log_level)
+    return 0
+
+
 def add_commands(sub: Any) -> None:
-    """Add ``user``, ``token``, ``rotate-key`` and ``db`` to the ``previsio`` command's subparsers."""
+    """Add ``user``, ``token``, ``rotate-key``, ``db`` and ``worker`` to the ``previsio`` command's
+    subparsers."""
     home_help = "platform home (default $PREVISIO_HOME or ~/.previsio)"
 
     user = sub.add_parser("user", help="create or list the platform's users (on the platform's host)")
@@ -192,6 +202,16 @@ def add_commands(sub: Any) -> None:
     db.add_argument("action", choices=["upgrade", "current"])
     db.add_argument("--home", type=Path, default=None, help=home_help)
     db.set_defaults(func=db_command)
+
+    worker = sub.add_parser("worker", help="run jobs from the broker (PREVISIO_EXECUTOR=celery)")
+    worker.add_argument(
+        "--queues",
+        default=None,
+        help="comma-separated queues: snapshots, uploads, exports (default: all three)",
+    )
+    worker.add_argument("--concurrency", type=int, default=2, help="jobs run at once (default 2)")
+    worker.add_argument("--log-level", default="info")
+    worker.set_defaults(func=worker_command)
 
 
 def _user(args: argparse.Namespace) -> int:

@@ -1,42 +1,51 @@
-"""The platform object: settings, metadata store, vault, dataset store and job runner, wired once."""
+"""The platform object of an API process: its job context, its executor and reaper, wired once."""
 
 from __future__ import annotations
 
 import logging
 
 from .auth import bootstrap_admin
-from .db import Database
-from .exports import recover_exports
-from .jobs import JobRunner
+from .context import JobContext
+from .executors import Reaper, make_executor, recover_single_node
 from .middleware import forget_pending_requests
 from .settings import Settings
-from .stores import open_store
-from .vault import Vault
 
 log = logging.getLogger(__name__)
 
 
 class Platform:
-    """Everything a request handler or a job needs, built from :class:`Settings`."""
+    """What the API's request handlers use, built from :class:`Settings`.
+
+    The jobs do not see it: they get the :class:`~.context.JobContext` alone (``self.context``), the same one
+    a ``previsio worker`` builds.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        settings.home.mkdir(parents=True, exist_ok=True)
-        self.db = Database(settings.metadata_url, upgrade=settings.db_auto_upgrade)
-        self.vault = Vault.for_settings(settings)
-        self.store = open_store(settings)
-        self.jobs = JobRunner(self, settings.job_workers)
+        self.context = JobContext.from_settings(settings, role="api")
+        self.db = self.context.db
+        self.vault = self.context.vault
+        self.store = self.context.store
+        #: Where jobs are submitted (``submit_snapshot``, ``submit_upload``, ``submit_export``).
+        self.jobs = make_executor(self.context)
+        self.reaper = Reaper(self.context, self.jobs)
         self.admin_token: str | None = None
         self.started = False
 
+    @property
+    def single_node(self) -> bool:
+        """Whether the metadata store is a file of this machine: no other process can hold its jobs."""
+        return self.settings.metadata_url.startswith("sqlite")
+
     def start(self) -> None:
-        """Recover from a previous run and make sure an admin token exists."""
-        self.jobs.recover()
+        """Recover from a previous run (single node only), start the reaper, make sure an admin exists."""
+        if self.single_node:
+            recover_single_node(self.context)
         forget_pending_requests(self)
-        recover_exports(self)
+        self.reaper.start()
         self.admin_token = bootstrap_admin(self)
         self.started = True
 
     def stop(self) -> None:
-        """Stop the job runner."""
+        """Stop the executor (this process's running jobs stop) and the reaper."""
         self.jobs.shutdown()

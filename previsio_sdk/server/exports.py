@@ -25,13 +25,13 @@ from sqlalchemy import select
 from .drivers import ConnectorConfig, DestinationSpec, WriteMode, WriteResult
 from .drivers.limits import ReadLimits
 from .errors import PlatformError
-from .jobs import UNFINISHED, JobKind, Work, connector_config, execute, make_driver, open_upload
+from .jobs import UNFINISHED, JobKind, Work, connector_config, make_driver, open_upload
 from .models import Connector, Dataset, Export, Exporter, utcnow
 from .sandbox import run_isolated
 from .stores import open_store
 
 if TYPE_CHECKING:
-    from .core import Platform
+    from .context import JobContext
     from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -124,11 +124,6 @@ class ExportJob(JobKind):
     model = Export
     noun = "export"
 
-    def __init__(self, platform: Platform, upload: str | None = None, fmt: str | None = None) -> None:
-        super().__init__(platform)
-        self.upload = upload
-        self.fmt = fmt
-
     def prepare(self, session: Any, row: Any) -> Work:
         platform = self.platform
         exporter = session.get(Exporter, row.exporter_id)
@@ -139,8 +134,9 @@ class ExportJob(JobKind):
         dest = destination_spec(exporter)
         mode = WriteMode(exporter.write_mode)
         key = list(exporter.key) if exporter.key else None
-        if self.upload is not None:
-            source, fmt, code = self.upload, self.fmt or "csv", "invalid_file"
+        upload = (row.params or {}).get("upload")
+        if upload is not None:
+            source, fmt, code = upload, (row.params or {}).get("format") or "csv", "invalid_file"
         else:
             dataset = session.get(Dataset, row.dataset_id) if row.dataset_id else None
             if dataset is None or dataset.status != "ready":
@@ -167,7 +163,7 @@ class ExportJob(JobKind):
 
 
 def discard_staging(
-    platform: Platform, config: ConnectorConfig, dest: DestinationSpec, export_id: str
+    platform: JobContext, config: ConnectorConfig, dest: DestinationSpec, export_id: str
 ) -> bool:
     """Remove the staging of export ``export_id`` at its destination, in a child, within DISCARD_TIMEOUT.
 
@@ -195,23 +191,7 @@ def discard_staging(
     return True
 
 
-def run_export(platform: Platform, export_id: str, upload: str | None = None, fmt: str | None = None) -> None:
-    """Run export ``export_id`` and record its outcome (never raises for a failed export).
-
-    Args:
-        platform: The platform.
-        export_id: The pending export.
-        upload: The upload staged in the store to export instead of a dataset (removed afterwards).
-        fmt: Format of ``upload``: ``csv`` or ``parquet``.
-    """
-    try:
-        execute(ExportJob(platform, upload, fmt), export_id)
-    finally:
-        if upload is not None:
-            platform.store.remove_upload(upload)
-
-
-def recover_exports(platform: Platform) -> threading.Thread | None:
+def recover_exports(platform: JobContext) -> threading.Thread | None:
     """At start-up: fail the exports a previous process left unfinished, and discard their staging.
 
     The staging is removed in the background (a remote call per export, each within DISCARD_TIMEOUT): start-up

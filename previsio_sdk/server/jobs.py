@@ -23,11 +23,11 @@ from __future__ import annotations
 import abc
 import csv
 import logging
-import threading
+import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
@@ -44,7 +44,7 @@ from .sandbox import Stopped, Usage, run_isolated
 from .stores import DatasetStore, WrittenFile, open_store
 
 if TYPE_CHECKING:
-    from .core import Platform
+    from .context import JobContext
     from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ FINISHED = ("succeeded", "failed", "cancelled")
 UNFINISHED = ("pending", "running", "cancelling")
 
 
-def connector_config(platform: Platform, connector: Connector) -> ConnectorConfig:
+def connector_config(platform: JobContext, connector: Connector) -> ConnectorConfig:
     """What a driver needs to reach a stored connector's system, its secrets decrypted."""
     return ConnectorConfig(
         type=connector.type,
@@ -74,7 +74,7 @@ def make_driver(config: ConnectorConfig, settings: Settings) -> Driver:
     return driver_class(config.type)(config, connect_timeout=settings.connect_timeout, settings=settings)
 
 
-def build_driver(platform: Platform, connector: Connector) -> Driver:
+def build_driver(platform: JobContext, connector: Connector) -> Driver:
     """Instantiate the driver of a stored connector, with its decrypted secrets."""
     return make_driver(connector_config(platform, connector), platform.settings)
 
@@ -178,7 +178,7 @@ class JobKind(abc.ABC):
     #: The word used in log lines (``job``, ``export``).
     noun: ClassVar[str]
 
-    def __init__(self, platform: Platform) -> None:
+    def __init__(self, platform: JobContext) -> None:
         self.platform = platform
 
     @abc.abstractmethod
@@ -209,32 +209,75 @@ def _message(exc: BaseException, noun: str) -> tuple[str, str]:
     return "internal_error", f"The {noun} failed unexpectedly ({type(exc).__name__})."
 
 
+def staging_id(row_id: str, attempt: int) -> str:
+    """The name of what attempt ``attempt`` of job ``row_id`` stages in the dataset store.
+
+    Each attempt has its own: a process that lost its lease (and may still be writing) never touches what
+    the process holding the job now writes.
+    """
+    return f"{row_id}-{attempt}"
+
+
+def _lease_until(ctx: Any) -> datetime:
+    return utcnow() + timedelta(seconds=ctx.settings.lease_seconds)
+
+
+def _held(model: Any, row_id: str, owner: str) -> Any:
+    """The WHERE clause of a change only the lease holder may make."""
+    return (model.id == row_id) & (model.lease_owner == owner) & model.status.in_(("running", "cancelling"))
+
+
 def execute(kind: JobKind, row_id: str) -> None:
-    """Run the job ``row_id`` of ``kind`` and record its outcome (never raises for a failed job)."""
-    platform = kind.platform
+    """Run the job ``row_id`` of ``kind`` and record its outcome (never raises for a failed job).
+
+    The job is claimed with a compare-and-set (``pending`` -> ``running``) that also takes a lease in this
+    process's name (:attr:`~.context.JobContext.owner`); a job delivered twice is claimed once. While the
+    work runs, the lease is renewed every third of ``lease_seconds``; a process that cannot renew it (a
+    reaper gave the job to another process after this one stalled) stops its work and records nothing.
+    The outcome is recorded only by the lease holder, in the same transaction that checks it holds the lease.
+    """
+    ctx = kind.platform
     model = kind.model
-    with platform.db.session() as s:
+    owner = ctx.owner
+    with ctx.db.session() as s:
         claimed = s.execute(
             update(model)
             .where(model.id == row_id, model.status == "pending")
-            .values(status="running", started_at=utcnow())
+            .values(
+                status="running",
+                started_at=utcnow(),
+                lease_owner=owner,
+                lease_expires_at=_lease_until(ctx),
+                attempts=model.attempts + 1,
+            )
         ).rowcount
     if not claimed:
-        return  # cancelled before it started, or deleted
+        return  # cancelled before it started, deleted, or claimed by another delivery of the same job
     work: Work | None = None
     usage = Usage()
+    renew_every = max(0.5, ctx.settings.lease_seconds / 3)
+    renew_at = [time.monotonic() + renew_every]
     try:
-        with platform.db.session() as s:
+        with ctx.db.session() as s:
             work = kind.prepare(s, s.get(model, row_id))
 
         def progress(rows: Any) -> None:
-            with platform.db.session() as s:
-                s.execute(update(model).where(model.id == row_id).values(progress_rows=int(rows)))
+            with ctx.db.session() as s:
+                s.execute(update(model).where(_held(model, row_id, owner)).values(progress_rows=int(rows)))
 
         def should_stop() -> str | None:
-            if platform.jobs.stopping.is_set():
+            if ctx.stopping.is_set():
                 return "platform_stopped"
-            with platform.db.session() as s:
+            with ctx.db.session() as s:
+                if time.monotonic() >= renew_at[0]:
+                    renew_at[0] = time.monotonic() + renew_every
+                    renewed = s.execute(
+                        update(model)
+                        .where(_held(model, row_id, owner))
+                        .values(lease_expires_at=_lease_until(ctx))
+                    ).rowcount
+                    if not renewed:
+                        return "lease_lost"
                 status = s.scalar(select(model.status).where(model.id == row_id))
             return "cancelled" if status in ("cancelling", None) else None
 
@@ -248,7 +291,7 @@ def execute(kind: JobKind, row_id: str) -> None:
                 message = f"The job's worker process stopped without an answer ({how})."
             return PlatformError(422, code, message, {"exitcode": exitcode})
 
-        limit = platform.settings.job_memory_bytes or None
+        limit = ctx.settings.job_memory_bytes or None
         result = run_isolated(
             work.fn,
             *work.args,
@@ -259,13 +302,17 @@ def execute(kind: JobKind, row_id: str) -> None:
             secrets=work.secrets,
             usage=usage,
         )
-        with platform.db.session() as s:
-            row = s.get(model, row_id)
+        with ctx.db.session() as s:
+            row = s.get(model, row_id, with_for_update=True)
             if row is None:
                 raise PlatformError(409, "cancelled", "The job was deleted while it ran.")
+            if row.lease_owner != owner or row.status not in ("running", "cancelling"):
+                raise Stopped("lease_lost", "Another process holds the job now.")
             summary = kind.succeed(s, row, work, result)
             row.status = "succeeded"
             row.finished_at = utcnow()
+            row.lease_owner = None
+            row.lease_expires_at = None
         log.info("%s %s succeeded: %s peak_rss=%d", kind.noun, row_id, summary, usage.peak_rss)
     except BaseException as exc:  # noqa: BLE001 - every failure must be recorded
         _record_failure(kind, row_id, work, exc, usage)
@@ -274,20 +321,39 @@ def execute(kind: JobKind, row_id: str) -> None:
 
 
 def _record_failure(kind: JobKind, row_id: str, work: Work | None, exc: BaseException, usage: Usage) -> None:
+    ctx = kind.platform
+    code, message = _message(exc, kind.noun)
+    lost = isinstance(exc, Stopped) and code == "lease_lost"
     try:
-        kind.discard(row_id, work, killed=not usage.answered)
+        if not lost or isinstance(kind, DatasetJob):  # a lost export's staging is the new holder's too
+            kind.discard(row_id, work, killed=not usage.answered)
     except Exception:  # noqa: BLE001 - cleaning up must not hide the job's own outcome
         log.exception("%s %s: cleaning up after it failed", kind.noun, row_id)
-    code, message = _message(exc, kind.noun)
+    if lost:
+        log.warning("%s %s: its lease was lost; another process runs it now", kind.noun, row_id)
+        return
+    if isinstance(exc, Stopped) and code == "platform_stopped" and ctx.settings.executor == "celery":
+        # A worker shutting down hands its job back: another worker runs it from the start.
+        with ctx.db.session() as s:
+            released = s.execute(
+                update(kind.model)
+                .where(_held(kind.model, row_id, ctx.owner))
+                .values(status="pending", lease_owner=None, lease_expires_at=None, progress_rows=0)
+            ).rowcount
+        if released:
+            log.info("%s %s handed back to the queue (this worker stops)", kind.noun, row_id)
+            return
     cancelled = isinstance(exc, Stopped) and code == "cancelled"
     if isinstance(exc, Stopped) and code == "platform_stopped":
         message = f"The platform stopped while this {kind.noun} was running; run it again."
     status = "cancelled" if cancelled else "failed"
     log.info("%s %s %s: %s peak_rss=%d", kind.noun, row_id, status, code, usage.peak_rss)
-    with kind.platform.db.session() as s:
-        row = s.get(kind.model, row_id)
-        if row is None:
-            return
+    with ctx.db.session() as s:
+        row = s.get(kind.model, row_id, with_for_update=True)
+        if row is None or row.lease_owner != ctx.owner:
+            return  # deleted, or reaped and given to another process meanwhile
+        row.lease_owner = None
+        row.lease_expires_at = None
         row.status = status
         row.error_code = code
         row.error_message = "The job was cancelled." if cancelled else message
@@ -343,16 +409,13 @@ class DatasetJob(JobKind):
     model = Job
     noun = "job"
 
-    def __init__(self, platform: Platform, upload: str | None = None, fmt: str | None = None) -> None:
-        super().__init__(platform)
-        self.upload = upload
-        self.fmt = fmt
-
     def prepare(self, session: Any, row: Any) -> Work:
         settings = self.platform.settings
-        if self.upload is not None:
-            args = (self.upload, self.fmt or "csv", settings, row.id)
-            return Work(upload_work, args, crash_code="invalid_file")
+        staging = staging_id(row.id, row.attempts)
+        upload = (row.params or {}).get("upload")
+        if upload is not None:
+            args = (upload, (row.params or {}).get("format") or "csv", settings, staging)
+            return Work(upload_work, args, crash_code="invalid_file", context={"staging": staging})
         dataset = session.get(Dataset, row.dataset_id) if row.dataset_id else None
         ds = session.get(DataSource, dataset.datasource_id) if dataset is not None else None
         connector = session.get(Connector, ds.connector_id) if ds is not None else None
@@ -361,9 +424,10 @@ class DatasetJob(JobKind):
         config = connector_config(self.platform, connector)
         return Work(
             snapshot_work,
-            (config, source_spec(ds), settings, row.id),
+            (config, source_spec(ds), settings, staging),
             secrets=list(config.secrets.values()),
             crash_code=crash_code(config),
+            context={"staging": staging},
         )
 
     def succeed(self, session: Any, row: Any, work: Work, result: Any) -> str:
@@ -382,65 +446,8 @@ class DatasetJob(JobKind):
         return f"{written.num_rows} rows"
 
     def discard(self, row_id: str, work: Work | None, killed: bool) -> None:
-        self.platform.store.discard(row_id)
+        if work is not None:
+            self.platform.store.discard(work.context["staging"])
 
     def failed(self, session: Any, row: Any) -> None:
         _drop_pending_dataset(session, row)
-
-
-class JobRunner:
-    """Runs jobs on a thread pool (each job's work in its own child process) and recovers after a restart."""
-
-    def __init__(self, platform: Platform, workers: int) -> None:
-        self.platform = platform
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="previsio-job")
-        #: Set when the platform stops: running jobs kill their child and fail with ``platform_stopped``.
-        self.stopping = threading.Event()
-
-    def shutdown(self) -> None:
-        """Stop accepting jobs and stop the running ones (they fail with ``platform_stopped``)."""
-        self.stopping.set()
-        self.pool.shutdown(wait=False, cancel_futures=True)
-
-    def submit_snapshot(self, job_id: str) -> None:
-        """Run the snapshot of job ``job_id`` (its datasource and pending dataset are already stored)."""
-        self.pool.submit(execute, DatasetJob(self.platform), job_id)
-
-    def submit_upload(self, job_id: str, upload: str, fmt: str) -> None:
-        """Turn an upload staged in the store into the pending dataset of job ``job_id`` (removed after)."""
-
-        def run() -> None:
-            try:
-                execute(DatasetJob(self.platform, upload, fmt), job_id)
-            finally:
-                self.platform.store.remove_upload(upload)
-
-        self.pool.submit(run)
-
-    def submit_export(self, export_id: str, upload: str | None = None, fmt: str | None = None) -> None:
-        """Run export ``export_id`` (see :mod:`.exports`); ``upload`` is an uploaded file to export."""
-        from .exports import run_export
-
-        self.pool.submit(run_export, self.platform, export_id, upload, fmt)
-
-    def recover(self) -> None:
-        """At start-up: fail the jobs a previous process left unfinished and drop their pending datasets."""
-        with self.platform.db.session() as s:
-            for job in s.scalars(select(Job).where(Job.status.in_(UNFINISHED))):
-                if job.status == "cancelling":
-                    job.status = "cancelled"
-                    job.error_code = "cancelled"
-                    job.error_message = "The job was cancelled."
-                else:
-                    job.status = "failed"
-                    job.error_code = "platform_restarted"
-                    job.error_message = (
-                        "The platform stopped while this job was running; take the snapshot again."
-                    )
-                job.finished_at = utcnow()
-                job.dataset_id = None
-            for dataset in s.scalars(select(Dataset).where(Dataset.status != "ready")):
-                s.delete(dataset)
-            s.flush()
-            keep = set(s.scalars(select(Dataset.id)))
-        self.platform.store.clean(keep, set())

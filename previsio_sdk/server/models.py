@@ -188,7 +188,22 @@ class Exporter(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class Export(Base):
+class LeasedWork:
+    """What a job row (a snapshot, an upload, an export) carries for the process that runs it.
+
+    A process claims the row with a compare-and-set (``pending`` -> ``running``) and holds a lease on it that
+    its heartbeat renews; a row whose lease expired was lost with its process, and a reaper gives it to
+    another one (or fails it). ``params`` holds what the work needs beyond the row (an upload's reference in
+    the dataset store), so that any process can run it.
+    """
+
+    lease_owner: Mapped[str | None] = mapped_column(String(100), default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+
+
+class Export(LeasedWork, Base):
     """One run of an exporter: a dataset (or an uploaded file) written to its destination."""
 
     __tablename__ = "exports"
@@ -212,7 +227,7 @@ class Export(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
-class Job(Base):
+class Job(LeasedWork, Base):
     """A long task run by the platform (snapshot, upload), polled by the SDK."""
 
     __tablename__ = "jobs"

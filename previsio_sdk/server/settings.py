@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -46,6 +47,14 @@ class Settings(BaseSettings):
         store_access_key: Access key id of the object store; unset for the environment's AWS credentials.
         store_secret_key: Secret access key of the object store.
         store_region: Region of the store's bucket.
+        executor: Who runs the jobs: ``inprocess`` (threads of the API process, the default) or ``celery``
+            (``previsio worker`` processes taking them from ``broker_url``).
+        broker_url: The Celery broker of the ``celery`` executor: ``redis://host:6379/0`` or
+            ``amqp://user:password@host:5672//``.
+        lease_seconds: How long a process holds a job without renewing its lease (it renews every third of
+            it); a job whose lease expired is given to another process, or failed with ``worker_lost`` after
+            ``max_attempts``.
+        max_attempts: Times a job is started before a lost process fails it instead of sending it again.
         connect_timeout: Seconds allowed to open a connection to a remote system.
         local_roots: Directories of the platform's machine that ``local`` connectors may be rooted in (at or
             below one of them); empty (the default) disables local connectors. Set as a JSON list:
@@ -83,6 +92,10 @@ class Settings(BaseSettings):
     store_access_key: str | None = None
     store_secret_key: SecretStr | None = None
     store_region: str | None = None
+    executor: Literal["inprocess", "celery"] = "inprocess"
+    broker_url: str | None = None
+    lease_seconds: int = 30
+    max_attempts: int = 3
     connect_timeout: int = 10
     local_roots: list[Path] = Field(default_factory=list)
     share_dataset_files: bool = False
