@@ -164,9 +164,31 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     install_guards(app, platform)
     app.add_middleware(RequestIdMiddleware)
 
-    from .routes import connectors, datasets, datasources, exporters, health, jobs, members, projects, users
+    from .routes import (
+        connectors,
+        datasets,
+        datasources,
+        exporters,
+        health,
+        jobs,
+        members,
+        metrics,
+        projects,
+        users,
+    )
 
-    for module in (health, projects, members, connectors, datasources, datasets, jobs, exporters, users):
+    for module in (
+        health,
+        metrics,
+        projects,
+        members,
+        connectors,
+        datasources,
+        datasets,
+        jobs,
+        exporters,
+        users,
+    ):
         app.include_router(module.router, prefix=API_PREFIX)
 
     @app.get(f"{API_PREFIX}/openapi.json", include_in_schema=False)

@@ -158,7 +158,13 @@ def worker_command(args: argparse.Namespace) -> int:
     from .worker import run_worker
 
     queues = [f"previsio.{q}" if "." not in q else q for q in args.queues.split(",")] if args.queues else None
-    run_worker(queues, concurrency=args.concurrency, log_level=args.log_level)
+    run_worker(
+        queues,
+        concurrency=args.concurrency,
+        log_level=args.log_level,
+        metrics_port=args.metrics_port,
+        metrics_host=args.metrics_host,
+    )
     return 0
 
 
@@ -211,6 +217,10 @@ def add_commands(sub: Any) -> None:
     )
     worker.add_argument("--concurrency", type=int, default=2, help="jobs run at once (default 2)")
     worker.add_argument("--log-level", default="info")
+    worker.add_argument(
+        "--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port"
+    )
+    worker.add_argument("--metrics-host", default="127.0.0.1", help="address of the metrics server")
     worker.set_defaults(func=worker_command)
 
 

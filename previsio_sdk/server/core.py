@@ -7,6 +7,7 @@ import logging
 from .auth import bootstrap_admin
 from .context import JobContext
 from .executors import Reaper, make_executor, recover_single_node
+from .metrics import register_store_collector
 from .middleware import forget_pending_requests
 from .settings import Settings
 
@@ -29,6 +30,7 @@ class Platform:
         #: Where jobs are submitted (``submit_snapshot``, ``submit_upload``, ``submit_export``).
         self.jobs = make_executor(self.context)
         self.reaper = Reaper(self.context, self.jobs)
+        register_store_collector(self.context, self.jobs)
         self.admin_token: str | None = None
         self.started = False
 

@@ -39,6 +39,7 @@ from .drivers import ConnectorConfig, Driver, SourceSpec, driver_class
 from .drivers.formats import PrefixedStream, first_lines_sample
 from .drivers.limits import ReadLimits, check_columns
 from .errors import PlatformError
+from .metrics import record_job
 from .models import Connector, Dataset, DataSource, Job, utcnow
 from .sandbox import Stopped, Usage, run_isolated
 from .stores import DatasetStore, WrittenFile, open_store
@@ -196,6 +197,12 @@ class JobKind(abc.ABC):
     def discard(self, row_id: str, work: Work | None, killed: bool) -> None:  # noqa: B027 - optional hook
         """Remove what a failed child left; ``killed``: it was stopped or crashed, without cleaning up."""
 
+    def moved(self, result: Any) -> tuple[int, int]:
+        """The rows and dataset bytes a successful work's result moved (for the metrics)."""
+        return int(getattr(result, "num_rows", None) or getattr(result, "rows", 0) or 0), int(
+            getattr(result, "size_bytes", 0) or 0
+        )
+
     def failed(self, session: Any, row: Any) -> None:  # noqa: B027 - optional hook
         """Clean the metadata of a job that did not succeed (a pending dataset)."""
 
@@ -255,6 +262,7 @@ def execute(kind: JobKind, row_id: str) -> None:
         return  # cancelled before it started, deleted, or claimed by another delivery of the same job
     work: Work | None = None
     usage = Usage()
+    began = time.monotonic()
     renew_every = max(0.5, ctx.settings.lease_seconds / 3)
     renew_at = [time.monotonic() + renew_every]
     try:
@@ -314,13 +322,20 @@ def execute(kind: JobKind, row_id: str) -> None:
             row.lease_owner = None
             row.lease_expires_at = None
         log.info("%s %s succeeded: %s peak_rss=%d", kind.noun, row_id, summary, usage.peak_rss)
+        rows, size = kind.moved(result)
+        record_job(kind.noun, "succeeded", time.monotonic() - began, rows, size)
     except BaseException as exc:  # noqa: BLE001 - every failure must be recorded
-        _record_failure(kind, row_id, work, exc, usage)
+        status = _record_failure(kind, row_id, work, exc, usage)
+        if status:
+            record_job(kind.noun, status, time.monotonic() - began)
         if not isinstance(exc, Exception):
             raise
 
 
-def _record_failure(kind: JobKind, row_id: str, work: Work | None, exc: BaseException, usage: Usage) -> None:
+def _record_failure(
+    kind: JobKind, row_id: str, work: Work | None, exc: BaseException, usage: Usage
+) -> str | None:
+    """Record why a job did not succeed; return the status recorded (None: nothing, the job is elsewhere)."""
     ctx = kind.platform
     code, message = _message(exc, kind.noun)
     lost = isinstance(exc, Stopped) and code == "lease_lost"
@@ -331,7 +346,7 @@ def _record_failure(kind: JobKind, row_id: str, work: Work | None, exc: BaseExce
         log.exception("%s %s: cleaning up after it failed", kind.noun, row_id)
     if lost:
         log.warning("%s %s: its lease was lost; another process runs it now", kind.noun, row_id)
-        return
+        return None
     if isinstance(exc, Stopped) and code == "platform_stopped" and ctx.settings.executor == "celery":
         # A worker shutting down hands its job back: another worker runs it from the start.
         with ctx.db.session() as s:
@@ -342,7 +357,7 @@ def _record_failure(kind: JobKind, row_id: str, work: Work | None, exc: BaseExce
             ).rowcount
         if released:
             log.info("%s %s handed back to the queue (this worker stops)", kind.noun, row_id)
-            return
+            return None
     cancelled = isinstance(exc, Stopped) and code == "cancelled"
     if isinstance(exc, Stopped) and code == "platform_stopped":
         message = f"The platform stopped while this {kind.noun} was running; run it again."
@@ -351,7 +366,7 @@ def _record_failure(kind: JobKind, row_id: str, work: Work | None, exc: BaseExce
     with ctx.db.session() as s:
         row = s.get(kind.model, row_id, with_for_update=True)
         if row is None or row.lease_owner != ctx.owner:
-            return  # deleted, or reaped and given to another process meanwhile
+            return None  # deleted, or reaped and given to another process meanwhile
         row.lease_owner = None
         row.lease_expires_at = None
         row.status = status
@@ -359,6 +374,7 @@ def _record_failure(kind: JobKind, row_id: str, work: Work | None, exc: BaseExce
         row.error_message = "The job was cancelled." if cancelled else message
         row.finished_at = utcnow()
         kind.failed(s, row)
+    return status
 
 
 def cancel(session: Any, row: Any) -> Any:

@@ -71,13 +71,21 @@ def worker_context() -> JobContext:
     return _context
 
 
-def run_worker(queues: list[str] | None = None, concurrency: int = 2, log_level: str = "info") -> None:
+def run_worker(
+    queues: list[str] | None = None,
+    concurrency: int = 2,
+    log_level: str = "info",
+    metrics_port: int | None = None,
+    metrics_host: str = "127.0.0.1",
+) -> None:
     """Run a worker until it is stopped (``SIGTERM``: running jobs go back to the queue).
 
     Args:
         queues: Queue names to take jobs from; all of the platform's when None.
         concurrency: Jobs run at once (threads; each job's work runs in its own child process).
         log_level: Logging level.
+        metrics_port: Serve Prometheus metrics on this port (``metrics_host``); none when None.
+        metrics_host: Address of the metrics server.
     """
     from .executors import QUEUES, CeleryExecutor, Reaper
     from .logs import harden_logging
@@ -89,6 +97,13 @@ def run_worker(queues: list[str] | None = None, concurrency: int = 2, log_level:
         raise SystemExit("previsio worker needs PREVISIO_EXECUTOR=celery and PREVISIO_BROKER_URL")
     executor = CeleryExecutor(ctx)
     Reaper(ctx, executor).start()
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        from .metrics import REGISTRY, register_store_collector
+
+        register_store_collector(ctx, executor)
+        start_http_server(metrics_port, addr=metrics_host, registry=REGISTRY)
     names = queues or list(QUEUES.values())
     print(f"previsio worker {ctx.owner} taking {', '.join(names)}", flush=True)
     try:

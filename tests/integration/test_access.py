@@ -29,13 +29,15 @@ import previsio_sdk as pio
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 PREVISIO = str(Path(sys.executable).with_name("previsio"))
 
-#: Routes outside any project: the health check, creating a project (anyone may), the administrators' API.
+#: Routes outside any project: the health checks, creating a project (anyone may), the administrators' API
+#: (accounts, and the process's metrics).
 NOT_PROJECT_SCOPED = {
     ("GET", "/api/v1/health"),
+    ("GET", "/api/v1/health/parts"),
     ("GET", "/api/v1/projects"),
     ("POST", "/api/v1/projects"),
 }
-ADMIN_PATHS = re.compile(r"^/api/v1/(users|tokens)(/|$)")
+ADMIN_PATHS = re.compile(r"^/api/v1/(users|tokens|metrics)(/|$)")
 
 #: Reads that use a connector's stored credentials against its remote system: editors only.
 EDITOR_READS = re.compile(r"^/api/v1/connectors/\{connector_id\}/(databases|tables|files)$")
@@ -310,7 +312,7 @@ def test_owners_manage_members_and_a_project_keeps_an_owner(platform, client, pe
 
 
 def test_only_administrators_manage_users_and_tokens(platform, people) -> None:
-    """Every users/tokens operation answers 403 forbidden to a user who is not an administrator."""
+    """Every users/tokens/metrics operation answers 403 forbidden to a user who is not an administrator."""
     ops = [(m, p) for m, p in _operations(platform) if ADMIN_PATHS.match(p)]
     assert len(ops) >= 5, ops
     ids = {"user_id": people["editor"].user.id, "token_id": uuid.uuid4().hex}
