@@ -38,6 +38,7 @@ from .base import (
     TestOutcome,
     register,
 )
+from .sql_guard import check_request, wrapped_query
 from .sql_write import TableWriterMixin
 
 Converter = Callable[[Any], Any]
@@ -519,10 +520,27 @@ def _unique_names(names: Sequence[str]) -> list[str]:
 # ------------------------------------------------------------------------------------------------------------
 # The driver
 # ------------------------------------------------------------------------------------------------------------
-_WRITE_STATEMENT = re.compile(
-    r"^\s*(insert|update|delete|merge|create|alter|drop|truncate|grant|revoke|copy|call|do|replace|lock|vacuum)\b",
-    re.IGNORECASE,
-)
+#: Whether the connector's role is privileged (see :meth:`SQLDriver._check_request_role`); one row, one value.
+PRIVILEGED_ROLE_SQL = {
+    "postgresql": (
+        "SELECT rolsuper OR pg_has_role(current_user, 'pg_read_server_files', 'MEMBER') "
+        "OR pg_has_role(current_user, 'pg_write_server_files', 'MEMBER') "
+        "OR pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER') "
+        "FROM pg_roles WHERE rolname = current_user"
+    ),
+    # USER_PRIVILEGES lists every user's privileges to an administrator: the current user's only.
+    "mysql": (
+        "SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES "
+        "WHERE PRIVILEGE_TYPE IN ('SUPER', 'FILE') AND GRANTEE = CONCAT(\"'\", "
+        "SUBSTRING_INDEX(CURRENT_USER(), '@', 1), \"'@'\", SUBSTRING_INDEX(CURRENT_USER(), '@', -1), \"'\")"
+    ),
+}
+
+
+class PrivilegedRole(InvalidSource):
+    """A request datasource on a role that bypasses permissions or reaches the server's files."""
+
+    code_name = "privileged_role"
 
 
 def _parse_host(host: str | None, port: int | None) -> tuple[str | None, int | None]:
@@ -604,12 +622,8 @@ class SQLDriver(TableWriterMixin, Driver):
             raise Invalid("An SQL datasource needs exactly one of table= or request=.", {"field": "table"})
         if spec.path or spec.bucket:
             raise Invalid("path= and bucket= do not apply to an SQL datasource.", {"field": "path"})
-        if spec.request and _WRITE_STATEMENT.match(spec.request):
-            raise Invalid(
-                "A request datasource must be a read-only query (SELECT/WITH).",
-                {"field": "request"},
-                code="invalid_source",
-            )
+        if spec.request:
+            check_request(spec.request, self.dialect.name)  # one read-only query (see sql_guard)
         return spec
 
     # -- connections -----------------------------------------------------------------------------------------
@@ -737,15 +751,52 @@ class SQLDriver(TableWriterMixin, Driver):
         return preparer.quote(name)
 
     def check_source(self, spec: SourceSpec) -> None:
-        """Check the table or query on the database without reading its rows."""
+        """Check the table or query on the database without reading its rows.
+
+        A request runs as its parsed query wrapped in a derived table that returns no row (never as text
+        pasted into other SQL), and is refused on a privileged role (see :meth:`_check_request_role`).
+        """
         with self._connect(self._database_for(spec.database)) as conn:
             conn = self.dialect.begin_read_only(conn)
             if spec.table:
                 self._table(conn, spec.table)
             else:
-                query = (spec.request or "").strip().rstrip(";")
-                # The newline ends a "-- comment" the request may finish with, before the closing parenthesis.
-                conn.execute(sa.text(f"SELECT * FROM ({query}\n) AS previsio_check WHERE 1 = 0")).close()
+                query = check_request(spec.request or "", self.dialect.name)
+                self._check_request_role(conn)
+                conn.exec_driver_sql(wrapped_query(query, self.dialect.name, "previsio_check", no_rows=True))
+
+    #: Whether the connector's role is privileged, once asked (see :meth:`_check_request_role`).
+    _privileged_role: bool | None = None
+
+    def _check_request_role(self, conn: Connection) -> None:
+        """Refuse a request on a role that bypasses permissions or reaches the database server's files.
+
+        A request is SQL written by any editor of the project: on a PostgreSQL superuser (or a member of
+        ``pg_read_server_files``, ``pg_write_server_files`` or ``pg_execute_server_program``) or a MySQL
+        user with the SUPER or FILE privilege, one construct missed by the statement check would reach the
+        server's machine. Table datasources stay allowed on such roles.
+
+        Raises:
+            PrivilegedRole: The connector's role is privileged.
+        """
+        name = self.dialect.name
+        if name == "postgresql":
+            sql = PRIVILEGED_ROLE_SQL["postgresql"]
+            what = "a PostgreSQL superuser (or may read or write the server's files or run programs on it)"
+        elif name == "mysql":
+            sql = PRIVILEGED_ROLE_SQL["mysql"]
+            what = "a MySQL user with the SUPER or FILE privilege"
+        else:
+            return
+        if self._privileged_role is None:
+            self._privileged_role = bool(conn.exec_driver_sql(sql).scalar())
+        if self._privileged_role:
+            raise PrivilegedRole(
+                f"The connector's user is {what}: request datasources are refused on such a user, since "
+                "their SQL comes from any editor of the project. Connect as a user that may only read what "
+                "the request needs (table datasources stay allowed on this connector).",
+                {"field": "request"},
+            )
 
     @contextmanager
     def _adbc_errors(self) -> Iterator[None]:
@@ -793,6 +844,10 @@ class SQLDriver(TableWriterMixin, Driver):
 
         dialect = self.dialect
         assert isinstance(dialect, PostgresDialect)
+        query = self._source_query(spec)
+        if spec.request:
+            with self._connect(spec.database) as conn:
+                self._check_request_role(conn)
         handles: list[Any] = []
         try:
             with self._adbc_errors():
@@ -805,7 +860,7 @@ class SQLDriver(TableWriterMixin, Driver):
                 stmt = adbc_driver_manager.AdbcStatement(conn)
                 handles.append(stmt)
                 stmt.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(ADBC_BATCH_BYTES)})
-                stmt.set_sql_query(self._source_query(spec))
+                stmt.set_sql_query(query)
                 stream, _rows = stmt.execute_query()
                 source = pa.RecordBatchReader._import_from_c(stream.address)
             plans = [_adbc_field_plan(f) for f in source.schema]
@@ -834,15 +889,23 @@ class SQLDriver(TableWriterMixin, Driver):
         """Arrow types of the source's columns, from a query that returns no rows."""
         with self._connect(self._database_for(spec.database)) as conn:
             conn = self.dialect.begin_read_only(conn)
-            query = self._source_query(spec)
-            result = conn.execute(sa.text(f"SELECT * FROM ({query}) AS previsio_describe LIMIT 0"))
+            if spec.request:
+                query = check_request(spec.request, self.dialect.name)
+                self._check_request_role(conn)
+                sql = wrapped_query(query, self.dialect.name, "previsio_describe", no_rows=True)
+            else:
+                sql = f"SELECT * FROM {self._quoted_table(spec.table or '')} LIMIT 0"
+            result = conn.exec_driver_sql(sql)
             try:
                 return self.dialect.arrow_types(result.cursor)
             finally:
                 result.close()
 
     def _source_query(self, spec: SourceSpec) -> str:
+        """The SQL reading the source: a request is checked again (it may predate the check), then sent as
+        typed, alone: the databases refuse a second statement (see :mod:`.sql_guard`)."""
         if spec.request:  # a final newline: a "-- comment" ending the request must not eat what follows
+            check_request(spec.request, self.dialect.name)
             return spec.request.strip().rstrip(";") + "\n"
         return f"SELECT * FROM {self._quoted_table(spec.table or '')}"
 
@@ -944,9 +1007,12 @@ class SQLDriver(TableWriterMixin, Driver):
                     declared = [_sa_type_to_arrow(c.type) for c in table.columns]
                 else:  # DB-API values as sent: reflected types would make a MySQL DOUBLE a rounded Decimal
                     stmt = sa.select(*(sa.type_coerce(c, sa.types.NullType()) for c in table.columns))
+            streaming = conn.execution_options(stream_results=True, yield_per=batch_rows)
+            if spec.table:
+                result = streaming.execute(stmt)
             else:
-                stmt = sa.text(spec.request or "")
-            result = conn.execution_options(stream_results=True, yield_per=batch_rows).execute(stmt)
+                self._check_request_role(conn)
+                result = streaming.exec_driver_sql(self._source_query(spec))
             if not result.returns_rows:
                 raise InvalidSource("The request returns no rows.")
             names = _unique_names(list(result.keys()))
