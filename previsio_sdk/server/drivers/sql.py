@@ -40,6 +40,7 @@ from .base import (
 )
 from .sql_guard import check_request, wrapped_query
 from .sql_write import TableWriterMixin
+from .sqlite_files import connect_sqlite
 
 Converter = Callable[[Any], Any]
 
@@ -392,14 +393,7 @@ class SQLiteDialect(Dialect):
     name = "sqlite"
     sqlalchemy_driver = "sqlite"
 
-    def url(self, config: ConnectorConfig, database: str | None) -> URL:
-        path = config.database or ""
-        # Opened read-only through a URI: a mistyped path must not create an empty database file.
-        return URL.create("sqlite", database=f"file:{path}", query={"mode": "ro", "uri": "true"})
-
-    def connect_args(self, timeout: int) -> dict[str, Any]:
-        # The snapshot reads rows on a read-ahead thread; the connection is used by one thread at a time.
-        return {"timeout": timeout, "check_same_thread": False}
+    # Connections are made by sqlite_files.connect_sqlite on the checked, resolved path (SQLDriver._engine).
 
     def list_databases(self, conn: Connection) -> list[str]:
         return [r[1] for r in conn.exec_driver_sql("PRAGMA database_list")]
@@ -645,9 +639,17 @@ class SQLDriver(TableWriterMixin, Driver):
         args = self.dialect.connect_args(self.connect_timeout)
         if isinstance(self.dialect, PostgresDialect):
             args = self.dialect.connect_args(self.connect_timeout, self.query_timeout)
-        engine = sa.create_engine(
-            self.dialect.url(self.config, database), connect_args=args, poolclass=sa.pool.NullPool
-        )
+        if self.dialect.name == "sqlite":
+            real = self._check_sqlite_file()  # again at every use: the file may have become a link since
+            engine = sa.create_engine(
+                "sqlite://",
+                creator=lambda: connect_sqlite(real, read_only=True, timeout=self.connect_timeout),
+                poolclass=sa.pool.NullPool,
+            )
+        else:
+            engine = sa.create_engine(
+                self.dialect.url(self.config, database), connect_args=args, poolclass=sa.pool.NullPool
+            )
         seconds = self.query_timeout
         if seconds and self.dialect.name == "mysql":
 
@@ -676,8 +678,6 @@ class SQLDriver(TableWriterMixin, Driver):
 
     @contextmanager
     def _connect(self, database: str | None = None) -> Iterator[Connection]:
-        if self.dialect.name == "sqlite":
-            self._check_sqlite_file()  # again at use: the check at creation may predate a moved home
         engine = self._engine(database)
         try:
             with self._errors(), engine.connect() as conn:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import sqlite3
 import tempfile
 import uuid
 import warnings
@@ -61,6 +60,7 @@ from .base import (
     WriteMode,
     WriteResult,
 )
+from .sqlite_files import allowed_sqlite_file, connect_sqlite
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Dialect
@@ -466,27 +466,17 @@ class TableWriterMixin:
                 )
         return DestinationSpec(database=dest.database or None, table=dest.table)
 
-    def _check_sqlite_file(self) -> None:
-        """Refuse an SQLite file of the platform's own home, or its metadata database, to read or write.
+    def _check_sqlite_file(self) -> str:
+        """The resolved path of the connector's SQLite file, checked against the platform's policy.
 
-        Reading the metadata store would show every user's projects, token digests and encrypted secrets.
+        Reading the metadata store would show every user's projects, token digests and encrypted secrets;
+        see :func:`~previsio_sdk.server.drivers.sqlite_files.allowed_sqlite_file`.
+
+        Raises:
+            Invalid: A file of the platform (``unsafe_path``) or outside the allowed roots
+                (``root_not_allowed``).
         """
-        path = os.path.realpath(self.config.database or "")
-        own: list[str] = []
-        home = getattr(self.settings, "home", None)
-        if home is not None:
-            own.append(os.path.realpath(str(home)))
-        metadata = str(getattr(self.settings, "metadata_url", "") or "")
-        if metadata.startswith("sqlite"):
-            database = sa.engine.make_url(metadata).database
-            if database:
-                own.append(os.path.realpath(database))
-        if any(path == p or path.startswith(p.rstrip(os.sep) + os.sep) for p in own):
-            raise Invalid(
-                "The platform's own files cannot be used through a connector.",
-                {"field": "database"},
-                code="unsafe_path",
-            )
+        return allowed_sqlite_file(self.config.database or "", self.settings)
 
     def _split_table(self, name: str) -> tuple[str | None, str]:
         if "." in name and self.dialect.has_schemas:
@@ -935,16 +925,10 @@ class TableWriterMixin:
         tap = StreamTap()
         stream = cast_stream(reader, wire, tap)
         with self._write_errors(tap):
-            self._check_sqlite_file()
-            if not Path(path).is_file():
+            real = self._check_sqlite_file()
+            if not Path(real).is_file():
                 raise SourceNotFound(f"The SQLite database {path!r} does not exist.")
-            con = sqlite3.connect(
-                f"file:{quote(path)}?mode=rw",
-                uri=True,
-                isolation_level=None,
-                timeout=self.connect_timeout,
-                check_same_thread=False,
-            )
+            con = connect_sqlite(real, read_only=False, timeout=self.connect_timeout, isolation_level=None)
             stage_name = self._staging_name()
             stage = f"temp.{q(stage_name)}"
             upsert = target is not None and mode is WriteMode.upsert
