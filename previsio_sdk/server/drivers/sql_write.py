@@ -25,9 +25,7 @@ Writes use their own sessions: the read paths open PostgreSQL sessions read-only
 from __future__ import annotations
 
 import contextlib
-import os
 import re
-import tempfile
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -557,13 +555,6 @@ class TableWriterMixin:
     def _staging_name(self, prefix: str = "previsio_stage") -> str:
         return f"{prefix}_{uuid.uuid4().hex[:12]}"
 
-    def _tmp_dir(self) -> str | None:
-        tmp = getattr(self.settings, "tmp_dir", None)
-        if tmp is None:
-            return None
-        Path(tmp).mkdir(parents=True, exist_ok=True)
-        return str(tmp)
-
     # -- PostgreSQL ----------------------------------------------------------------------------------------
     def _pg_write_uri(self, database: str | None) -> str:
         """libpq URI of a writing session: UTC, not read-only, named so that an operator can find it."""
@@ -736,10 +727,12 @@ class TableWriterMixin:
     def _mysql_connect(self, database: str | None) -> Any:
         import pymysql
 
+        from .mysql_load import ExportConnection
+
         cfg = self.config
         with self._write_errors():
             try:
-                return pymysql.connect(
+                return ExportConnection(
                     host=cfg.host,
                     port=cfg.port or 3306,
                     user=cfg.username or "",
@@ -882,19 +875,12 @@ class TableWriterMixin:
         if not (self.mysql_load_data and _local_infile_allowed(cur)):
             self._mysql_insert(con, table, names, stream)
             return
-        fd, path = tempfile.mkstemp(prefix="previsio-load-", suffix=".csv", dir=self._tmp_dir())
-        os.close(fd)
-        try:
-            # The next chunk is encoded (Arrow, releasing the GIL) while the server loads this one.
-            for chunk in read_ahead(
-                _csv_chunks(stream, LOAD_DATA_CHUNK_BYTES), name="previsio-export-encode"
-            ):
-                with open(path, "wb") as fh:
-                    fh.write(chunk)
-                cur.execute(f"LOAD DATA LOCAL INFILE {con.escape(path)} {statement_tail}")
-                _raise_warnings(con, cur)
-        finally:
-            Path(path).unlink(missing_ok=True)
+        # The file name is not read: the connection answers the server's request with the chunk itself.
+        statement = f"LOAD DATA LOCAL INFILE 'previsio-export.csv' {statement_tail}"
+        # The next chunk is encoded (Arrow, releasing the GIL) while the server loads this one.
+        for chunk in read_ahead(_csv_chunks(stream, LOAD_DATA_CHUNK_BYTES), name="previsio-export-encode"):
+            con.load_data_local(cur, statement, chunk)
+            _raise_warnings(con, cur)
 
     def _mysql_insert(self, con: Any, table: str, names: list[str], stream: pa.RecordBatchReader) -> None:
         """Multi-row INSERTs (pymysql folds ``executemany`` into ``INSERT ... VALUES (...), (...)``)."""
