@@ -8,6 +8,8 @@ left behind by interrupted exports.
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +24,8 @@ import previsio_sdk as pio
 from previsio_sdk.server.drivers import ConnectorConfig, DestinationSpec, WriteMode
 from previsio_sdk.server.drivers.base import DriverError
 from previsio_sdk.server.drivers.sql import SQLDriver
+from previsio_sdk.server.errors import Invalid
+from previsio_sdk.server.settings import Settings
 
 
 def _people(n: int) -> pa.Table:
@@ -143,3 +147,142 @@ def test_rogue_server_gets_no_platform_file_through_an_export(
     for own in ("secret.key", "platform.db", "admin.token"):
         content = (platform.home / own).read_bytes()
         assert content[:64] not in sent or not content
+
+
+# -- SQLite: paths and read-only requests --------------------------------------------------------------------
+def _sqlite_driver(path: str | Path, settings: Settings | None) -> SQLDriver:
+    config = SQLDriver.normalize_config(ConnectorConfig(type="sql", driver="sqlite", database=str(path)))
+    return SQLDriver(config, settings=settings)
+
+
+def _make_db(path: Path) -> Path:
+    con = sqlite3.connect(path)
+    con.execute("CREATE TABLE tokens (digest TEXT)")
+    con.execute("INSERT INTO tokens VALUES ('admin')")
+    con.commit()
+    con.close()
+    return path
+
+
+@pytest.mark.parametrize("escape", ["%{:02x}", "%{:02X}"], ids=["lower", "upper"])
+def test_percent_escaped_path_is_a_plain_path_not_the_platform_database(
+    platform: RunningPlatform, project: pio.Project, escape: str
+) -> None:
+    """Attack: ``%68``-escaped characters in an SQLite path passed the own-files check (the path did not look
+    like the platform's home) and SQLite decoded them into platform.db. The path is now a plain path: the
+    escaped directory is a directory of that name (which does not exist), so nothing of the metadata
+    database is read."""
+    home = platform.home
+    disguised = home.parent / (escape.format(ord(home.name[0])) + home.name[1:]) / "platform.db"
+    connector = project.create_sql_connector("escaped", driver="sqlite", database=str(disguised))
+    with pytest.raises(pio.ValidationError) as info:
+        connector.list_tables()
+    assert info.value.code == "source_not_found"
+    with pytest.raises(pio.ValidationError) as info:
+        project.create_datasource(connector, "tokens", table="tokens")
+    assert info.value.code == "source_not_found"
+
+
+def test_uri_parameters_in_a_path_do_not_open_it_read_write(
+    project: pio.Project, sqlite_path: Path, tmp_path: Path
+) -> None:
+    """Attack: ``?mode=rw`` after an SQLite path overrode read-only. It is now part of the file name: the
+    connector reads no such file, and the real file is unchanged."""
+    _make_db(sqlite_path)
+    connector = project.create_sql_connector("rw", driver="sqlite", database=f"{sqlite_path}?mode=rw")
+    with pytest.raises(pio.ValidationError) as info:
+        connector.list_tables()
+    assert info.value.code == "source_not_found"
+    assert sqlite3.connect(sqlite_path).execute("SELECT digest FROM tokens").fetchall() == [("admin",)]
+
+
+def test_a_write_hidden_in_a_cte_is_refused_and_the_engine_refuses_it_too(
+    project: pio.Project, sqlite_path: Path
+) -> None:
+    """Attack: ``WITH x AS (SELECT 1) INSERT ... RETURNING`` wrote through a "read-only" request and minted
+    a token. The statement check refuses it; below it, the reading connection itself (``query_only`` and an
+    authorizer) refuses any write, attach or pragma change sent to it."""
+    _make_db(sqlite_path)
+    connector = project.create_sql_connector("lite", driver="sqlite", database=str(sqlite_path))
+    attack = "WITH x AS (SELECT 1) INSERT INTO tokens (digest) SELECT 'minted' FROM x RETURNING digest"
+    with pytest.raises(pio.ValidationError) as info:
+        project.create_datasource(connector, "mint", request=attack, check=False)
+    assert info.value.code == "invalid_source"
+    driver = _sqlite_driver(sqlite_path, None)
+    for statement in (
+        attack,
+        "INSERT INTO tokens VALUES ('minted')",
+        "PRAGMA query_only = 0",
+        f"ATTACH DATABASE '{sqlite_path}' AS other",
+        "CREATE TABLE more (x)",
+    ):
+        with pytest.raises(DriverError), driver._connect() as conn:
+            conn.exec_driver_sql(statement).fetchall()
+    with driver._connect() as conn:
+        assert conn.exec_driver_sql("SELECT digest FROM tokens").fetchall() == [("admin",)]
+    assert sqlite3.connect(sqlite_path).execute("SELECT digest FROM tokens").fetchall() == [("admin",)]
+
+
+def test_sqlite_files_are_confined_to_the_allowed_roots(tmp_path: Path) -> None:
+    """An SQLite file outside PREVISIO_SQLITE_ROOTS is refused (root_not_allowed); with no roots at all
+    (``previsio serve``'s default) every SQLite connector is refused, and the message names the setting."""
+    allowed, elsewhere = tmp_path / "allowed", tmp_path / "elsewhere"
+    allowed.mkdir()
+    elsewhere.mkdir()
+    inside, outside = _make_db(allowed / "ok.db"), _make_db(elsewhere / "no.db")
+    settings = Settings(home=tmp_path / "home", sqlite_roots=[allowed])
+    _sqlite_driver(inside, settings).check_config()
+    with _sqlite_driver(inside, settings)._connect() as conn:
+        assert conn.exec_driver_sql("SELECT COUNT(*) FROM tokens").scalar() == 1
+    with pytest.raises(Invalid) as info:
+        _sqlite_driver(outside, settings).check_config()
+    assert info.value.code == "root_not_allowed"
+    with pytest.raises(Invalid) as info:
+        _sqlite_driver(allowed / ".." / "elsewhere" / "no.db", settings).check_config()
+    assert info.value.code == "root_not_allowed"
+    with pytest.raises(Invalid) as info:
+        _sqlite_driver(inside, Settings(home=tmp_path / "home")).check_config()
+    assert info.value.code == "root_not_allowed"
+    assert "PREVISIO_SQLITE_ROOTS" in info.value.message
+
+
+def test_links_to_the_platform_files_are_refused_even_inside_an_allowed_root(tmp_path: Path) -> None:
+    """A symbolic link or a hard link inside an allowed root that leads to the platform's metadata database
+    or key file is refused (unsafe_path): the check looks at the resolved path and at the file itself."""
+    home = tmp_path / "home"
+    home.mkdir()
+    _make_db(home / "platform.db")
+    (home / "secret.key").write_text("key")
+    settings = Settings(home=home, sqlite_roots=[tmp_path])
+    root = tmp_path / "shared"
+    root.mkdir()
+    os.symlink(home / "platform.db", root / "symlinked.db")
+    os.link(home / "platform.db", root / "hardlinked.db")
+    os.link(home / "secret.key", root / "key.db")
+    for name in ("symlinked.db", "hardlinked.db", "key.db"):
+        with pytest.raises(Invalid) as info:
+            _sqlite_driver(root / name, settings).check_config()
+        assert info.value.code == "unsafe_path", name
+    metadata_elsewhere = tmp_path / "meta" / "store.db"
+    metadata_elsewhere.parent.mkdir()
+    _make_db(metadata_elsewhere)
+    moved = Settings(home=home, sqlite_roots=[tmp_path], database_url=f"sqlite:///{metadata_elsewhere}")
+    with pytest.raises(Invalid) as info:
+        _sqlite_driver(metadata_elsewhere, moved).check_config()
+    assert info.value.code == "unsafe_path"
+
+
+def test_the_path_is_checked_again_at_every_open(
+    platform: RunningPlatform, project: pio.Project, tmp_path: Path
+) -> None:
+    """Attack: a file accepted at creation is replaced by a link to platform.db. The next snapshot resolves
+    the path again and is refused (unsafe_path): the check is not only made when the connector is stored."""
+    path = _make_db(tmp_path / "swap.db")
+    connector = project.create_sql_connector("swap", driver="sqlite", database=str(path))
+    source = project.create_datasource(connector, "tokens", table="tokens")
+    path.unlink()
+    os.symlink(platform.home / "platform.db", path)
+    with pytest.raises(pio.JobFailedError) as info:
+        project.create_dataset("stolen", datasource=source, progress=False)
+    assert info.value.code == "unsafe_path"
+    assert project.list_datasets() == []
