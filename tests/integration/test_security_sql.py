@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import MY_PASSWORD, MY_USER, RunningPlatform
+from conftest import MY_PASSWORD, MY_USER, PG_SCRAM_USER, RunningPlatform
 from rogue_mysql import RogueMySQL
 
 import previsio_sdk as pio
@@ -286,3 +286,108 @@ def test_the_path_is_checked_again_at_every_open(
         project.create_dataset("stolen", datasource=source, progress=False)
     assert info.value.code == "unsafe_path"
     assert project.list_datasets() == []
+
+
+# -- PostgreSQL (and MySQL) requests -------------------------------------------------------------------------
+def _victim(pg_exec, name: str) -> None:
+    pg_exec(f"CREATE TABLE {name} (id integer)")
+    pg_exec(f"INSERT INTO {name} VALUES (1), (2), (3)")
+    pg_exec(f"GRANT ALL ON {name} TO {PG_SCRAM_USER}")
+
+
+@pytest.mark.parametrize("check", [True, False], ids=["checked", "unchecked"])
+def test_request_cannot_leave_its_read_only_transaction(
+    project: pio.Project, pg_connector: pio.SQLConnector, pg_exec, check: bool
+) -> None:
+    """Attack: the creation check pasted the request into ``SELECT * FROM (...)``, so ``SELECT 1) AS a;
+    COMMIT; BEGIN READ WRITE; DELETE FROM victim; COMMIT; SELECT (1`` ran several statements and deleted
+    rows. The request is parsed as one statement first: refused (invalid_source), the rows stay."""
+    victim = f"victim_{uuid.uuid4().hex[:8]}"
+    _victim(pg_exec, victim)
+    attack = f"SELECT 1) AS a; COMMIT; BEGIN READ WRITE; DELETE FROM {victim}; COMMIT; SELECT (1"
+    with pytest.raises(pio.ValidationError) as info:
+        project.create_datasource(pg_connector, "inject", request=attack, check=check)
+    assert info.value.code == "invalid_source"
+    assert pg_exec(f"SELECT COUNT(*) FROM {victim}") == [(3,)]
+    assert project.list_datasource() == []
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        "/* a comment first */ COPY (SELECT 1) TO PROGRAM 'touch /tmp/previsio-pwned'",
+        "-- a comment first\nCOPY (SELECT 1) TO PROGRAM 'touch /tmp/previsio-pwned'",
+        "SELECT lo_import('/etc/hostname')",
+        "SELECT lo_from_bytea(0, 'persisted')",
+    ],
+    ids=["block-comment-copy", "line-comment-copy", "lo_import", "lo_from_bytea"],
+)
+def test_side_effecting_requests_are_refused_and_leave_nothing(
+    project: pio.Project, pg_connector: pio.SQLConnector, pg_exec, attack: str
+) -> None:
+    """Attack: a leading comment let ``COPY ... TO PROGRAM`` past the first-word check, and ``lo_import``
+    persisted a large object. Both are refused at creation, checked or not, and no large object exists."""
+    before = pg_exec("SELECT COUNT(*) FROM pg_largeobject_metadata")
+    for check in (True, False):
+        with pytest.raises(pio.ValidationError) as info:
+            project.create_datasource(pg_connector, "side", request=attack, check=check)
+        assert info.value.code == "invalid_source"
+    assert pg_exec("SELECT COUNT(*) FROM pg_largeobject_metadata") == before
+    assert not Path("/tmp/previsio-pwned").exists()
+
+
+@pytest.fixture
+def pg_superuser_connector(project: pio.Project, pg_database: str) -> pio.SQLConnector:
+    """A connector of the session's PostgreSQL database as the superuser ``postgres``."""
+    return project.create_sql_connector(
+        "pg-super",
+        host="127.0.0.1",
+        port=5432,
+        username="postgres",
+        database=pg_database,
+        driver="postgresql",
+    )
+
+
+def test_requests_on_a_superuser_connector_are_refused(
+    project: pio.Project, pg_superuser_connector: pio.SQLConnector, pg_exec
+) -> None:
+    """A request datasource on a PostgreSQL superuser is refused (422 privileged_role) at creation, and an
+    unchecked one fails its snapshot the same way; table datasources on that connector stay allowed."""
+    table = f"super_{uuid.uuid4().hex[:8]}"
+    _victim(pg_exec, table)
+    with pytest.raises(pio.ValidationError) as info:
+        project.create_datasource(pg_superuser_connector, "q", request=f"SELECT id FROM {table}")
+    assert info.value.code == "privileged_role"
+    assert "superuser" in info.value.message
+    unchecked = project.create_datasource(
+        pg_superuser_connector, "q", request=f"SELECT id FROM {table}", check=False
+    )
+    with pytest.raises(pio.JobFailedError) as failed:
+        project.create_dataset("q", datasource=unchecked, progress=False)
+    assert failed.value.code == "privileged_role"
+    source = project.create_datasource(pg_superuser_connector, "t", table=table)
+    assert project.create_dataset("t", datasource=source, progress=False).num_rows == 3
+
+
+def test_requests_on_a_mysql_user_with_the_file_privilege_are_refused(
+    project: pio.Project, my_database: str, my_exec
+) -> None:
+    """A request datasource on a MySQL user holding FILE or SUPER (root here) is refused: privileged_role."""
+    connector = project.create_sql_connector(
+        "maria-root", host="127.0.0.1", port=3306, username="root", database=my_database, driver="mysql"
+    )
+    with pytest.raises(pio.ValidationError) as info:
+        project.create_datasource(connector, "q", request="SELECT 1 AS one")
+    assert info.value.code == "privileged_role"
+    assert "FILE" in info.value.message
+    mine = project.create_sql_connector(
+        "maria-user",
+        host="127.0.0.1",
+        port=3306,
+        username=MY_USER,
+        password=MY_PASSWORD,
+        database=my_database,
+        driver="mysql",
+    )
+    assert project.create_datasource(mine, "q", request="SELECT 1 AS one").request == "SELECT 1 AS one"
