@@ -8,21 +8,26 @@ left behind by interrupted exports.
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
+import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import MY_PASSWORD, MY_USER, PG_SCRAM_USER, RunningPlatform
+from conftest import MY_PASSWORD, MY_USER, PG_SCRAM_USER, SUITE_SECRETS, RunningPlatform, secret_forms
+from psycopg import sql as psycopg_sql
 from rogue_mysql import RogueMySQL
 
 import previsio_sdk as pio
 from previsio_sdk.server.drivers import ConnectorConfig, DestinationSpec, WriteMode
-from previsio_sdk.server.drivers.base import DriverError
+from previsio_sdk.server.drivers.base import DriverError, redact
+from previsio_sdk.server.drivers.base import secret_forms as base_secret_forms
 from previsio_sdk.server.drivers.sql import SQLDriver
 from previsio_sdk.server.errors import Invalid
 from previsio_sdk.server.settings import Settings
@@ -391,3 +396,97 @@ def test_requests_on_a_mysql_user_with_the_file_privilege_are_refused(
         driver="mysql",
     )
     assert project.create_datasource(mine, "q", request="SELECT 1 AS one").request == "SELECT 1 AS one"
+
+
+# -- Credentials in connection strings -----------------------------------------------------------------------
+#: A password of every character URLs and connection strings treat specially.
+SPECIAL_USER = "previsio_special"
+SPECIAL_PASSWORD = "sp ace+plus%25@host/'quote\\back\"dq"
+SUITE_SECRETS.add(SPECIAL_PASSWORD)
+
+
+@pytest.fixture
+def special_role(pg_database: str, pg_exec) -> str:
+    """A PostgreSQL role with :data:`SPECIAL_PASSWORD`, which must log in with it (scram, tools/test.sh)."""
+    with psycopg.connect(
+        host="127.0.0.1", port=5432, user="postgres", dbname="postgres", autocommit=True
+    ) as c:
+        c.execute("SET password_encryption = 'scram-sha-256'")
+        exists = c.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (SPECIAL_USER,)).fetchone()
+        verb = "ALTER" if exists else "CREATE"
+        c.execute(
+            psycopg_sql.SQL("{} ROLE {} LOGIN PASSWORD {}").format(
+                psycopg_sql.SQL(verb),
+                psycopg_sql.Identifier(SPECIAL_USER),
+                psycopg_sql.Literal(SPECIAL_PASSWORD),
+            )
+        )
+        c.execute(f'GRANT ALL ON DATABASE "{pg_database}" TO {SPECIAL_USER}')
+    pg_exec(f"GRANT ALL ON SCHEMA public TO {SPECIAL_USER}")
+    return SPECIAL_USER
+
+
+def _no_password_form(text: str) -> None:
+    for form in secret_forms(SPECIAL_PASSWORD) | base_secret_forms(SPECIAL_PASSWORD):
+        assert form not in text, (form, text)
+
+
+def test_a_password_of_special_characters_connects_and_never_shows_in_errors(
+    project: pio.Project, pg_database: str, pg_exec, special_role: str, tmp_path: Path
+) -> None:
+    """Attack route: a PostgreSQL password with a space or ``+`` leaked URL-encoded into job errors viewers
+    read, and such connectors could never snapshot. Connection parameters are now passed as a quoted libpq
+    connection string: the password works for snapshots and exports, and no form of it is in any error."""
+    table = f"special_{uuid.uuid4().hex[:8]}"
+    pg_exec(f"CREATE TABLE {table} (id integer)")
+    pg_exec(f"INSERT INTO {table} VALUES (1), (2)")
+    pg_exec(f"GRANT ALL ON {table} TO {special_role}")
+    wrong = project.create_sql_connector(
+        "wrong", host="127.0.0.1", port=5432, username=special_role, password="not it", database=pg_database
+    )
+    outcome = wrong.test()
+    assert not outcome, "the role logs in without its password: add its scram rule (tools/test.sh)"
+    connector = project.create_sql_connector(
+        "special",
+        host="127.0.0.1",
+        port=5432,
+        username=special_role,
+        password=SPECIAL_PASSWORD,
+        database=pg_database,
+    )
+    assert connector.test()
+    source = project.create_datasource(connector, "ok", table=table)
+    assert project.create_dataset("ok", datasource=source, progress=False).num_rows == 2
+    missing = project.create_datasource(connector, "missing", table="no_such_table", check=False)
+    with pytest.raises(pio.JobFailedError) as failed:
+        project.create_dataset("missing", datasource=missing, progress=False)
+    assert failed.value.code == "source_not_found"
+    _no_password_form(str(failed.value))
+    exporter = project.create_exporter(connector, "out", table=f"{table}_out", write_mode="replace")
+    export = exporter.export_dataset(_upload(project, _people(3), tmp_path), progress=False)
+    assert export.rows == 3
+    assert pg_exec(f"SELECT COUNT(*) FROM {table}_out") == [(3,)]
+    bad = project.create_exporter(connector, "bad", table="no_schema.t", write_mode="append")
+    with pytest.raises(pio.JobFailedError) as failed:
+        bad.export_dataset(_upload(project, _people(1), tmp_path), progress=False)
+    _no_password_form(str(failed.value))
+
+
+@pytest.mark.parametrize(
+    "text_of",
+    [
+        lambda p: f"postgresql://u:{quote(p, safe='')}@h/db",
+        lambda p: f"postgresql://u:{quote_plus(p)}@h/db",
+        lambda p: f"mysql://u:{quote(p)}@h/db",
+        lambda p: "password='" + p.replace("\\", "\\\\").replace("'", "\\'") + "' host=h",
+        lambda p: f"connect({p!r})",
+        lambda p: json.dumps({"password": p}),
+    ],
+    ids=["url-component", "url-plus", "url-path", "libpq-conninfo", "python-repr", "json"],
+)
+def test_redaction_covers_every_encoded_form_of_a_password(text_of) -> None:  # type: ignore[no-untyped-def]
+    """A driver error echoing a connection string (URL-encoded, libpq-quoted, a repr, JSON) is redacted."""
+    text = text_of(SPECIAL_PASSWORD)
+    cleaned = redact(text, {"password": SPECIAL_PASSWORD})
+    assert "***" in cleaned
+    _no_password_form(cleaned)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -181,14 +182,29 @@ class WriteFailed(DriverError):
 MIN_REDACTED_LENGTH = 4
 
 
+def secret_forms(value: str) -> set[str]:
+    """Every spelling of ``value`` a library may echo: raw, URL-quoted (path, component, form), escaped
+    for a libpq connection string, a Python repr or JSON."""
+    return {
+        value,
+        quote(value, safe=""),
+        quote(value),
+        quote_plus(value),
+        value.replace("\\", "\\\\").replace("'", "\\'"),
+        repr(value)[1:-1],
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+    }
+
+
 def redact(text: str, secrets: dict[str, Any]) -> str:
-    """Return ``text`` with every secret value (raw or URL-quoted) replaced by ``***``."""
+    """Return ``text`` with every secret value, in every form of :func:`secret_forms`, replaced by ``***``."""
     for value in secrets.values():
         if not value or not isinstance(value, str):
             continue
         if text == value:
             return "***"
-        for form in sorted({value, quote(value, safe=""), quote_plus(value)}, key=len, reverse=True):
+        for form in sorted(secret_forms(value), key=len, reverse=True):
             if len(form) >= MIN_REDACTED_LENGTH:
                 text = text.replace(form, "***")
     return text

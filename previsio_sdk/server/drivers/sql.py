@@ -39,7 +39,7 @@ from .base import (
     register,
 )
 from .sql_guard import check_request, wrapped_query
-from .sql_write import TableWriterMixin
+from .sql_write import TableWriterMixin, libpq_conninfo
 from .sqlite_files import connect_sqlite
 
 Converter = Callable[[Any], Any]
@@ -150,23 +150,14 @@ class PostgresDialect(Dialect):
     def adbc_uri(
         self, config: ConnectorConfig, database: str | None, timeout: int, query_timeout: int = 0
     ) -> str:
-        """libpq URI for the ADBC driver (credentials percent-encoded)."""
-        url = URL.create(
-            "postgresql",
-            username=config.username or None,
-            password=config.secrets.get("password") or None,
-            host=config.host,
-            port=config.port or self.default_port,
-            database=database or config.database or None,
+        """libpq connection string for the ADBC driver: ``key='value'`` pairs, no URL encoding."""
+        return libpq_conninfo(
+            config,
+            database,
+            connect_timeout=timeout,
+            options=self.libpq_options(query_timeout),
+            app="previsio",
         )
-        # libpq decodes %20 but not "+" in URI parameters, so the query string is encoded here.
-        params = {
-            "connect_timeout": str(timeout),
-            "options": self.libpq_options(query_timeout),
-            "application_name": "previsio",
-        }
-        query = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
-        return f"{url.render_as_string(hide_password=False)}?{query}"
 
     def list_databases(self, conn: Connection) -> list[str]:
         rows = conn.execute(

@@ -32,7 +32,6 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -40,7 +39,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql as sa_mysql
 from sqlalchemy.dialects import postgresql as sa_pg
 from sqlalchemy.dialects import sqlite as sa_sqlite
-from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from ..errors import Invalid
@@ -557,27 +555,18 @@ class TableWriterMixin:
 
     # -- PostgreSQL ----------------------------------------------------------------------------------------
     def _pg_write_uri(self, database: str | None) -> str:
-        """libpq URI of a writing session: UTC, not read-only, named so that an operator can find it."""
-        cfg = self.config
-        url = URL.create(
-            "postgresql",
-            username=cfg.username or None,
-            password=cfg.secrets.get("password") or None,
-            host=cfg.host,
-            port=cfg.port or 5432,
-            database=database or cfg.database or None,
-        )
+        """libpq conninfo of a writing session: UTC, not read-only, named so that an operator can find it."""
         options = "-c TimeZone=UTC"
         seconds = int(getattr(self, "query_timeout", 0) or 0)
         if seconds > 0:  # the platform's bound on statements (PREVISIO_QUERY_TIMEOUT_SECONDS) holds here too
             options += f" -c statement_timeout={seconds * 1000}"
-        params = {
-            "connect_timeout": str(self.connect_timeout),
-            "options": options,
-            "application_name": "previsio-export",
-        }
-        query = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
-        return f"{url.render_as_string(hide_password=False)}?{query}"
+        return libpq_conninfo(
+            self.config,
+            database,
+            connect_timeout=self.connect_timeout,
+            options=options,
+            app="previsio-export",
+        )
 
     def _write_postgres(
         self, dest: DestinationSpec, reader: pa.RecordBatchReader, mode: WriteMode, key: Sequence[str] | None
@@ -1074,6 +1063,29 @@ def _local_infile_allowed(cur: Any) -> bool:
     cur.execute("SELECT @@local_infile")
     row = cur.fetchone()
     return bool(row) and str(row[0]).upper() in ("1", "ON")
+
+
+def libpq_conninfo(config: Any, database: str | None, *, connect_timeout: int, options: str, app: str) -> str:
+    """A libpq ``key='value'`` connection string (not a URL: nothing is percent-encoded).
+
+    Every value is single-quoted with backslashes and quotes escaped, as libpq reads them, so a password
+    holding spaces, ``+``, ``%``, ``@``, ``/``, quotes or backslashes reaches the server as it is.
+    """
+    params = {
+        "host": config.host,
+        "port": config.port or 5432,
+        "user": config.username or None,
+        "password": config.secrets.get("password") or None,
+        "dbname": database or config.database or None,
+        "connect_timeout": connect_timeout,
+        "options": options,
+        "application_name": app,
+    }
+    return " ".join(f"{k}={_conninfo_value(str(v))}" for k, v in params.items() if v is not None)
+
+
+def _conninfo_value(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _identifier_size(name: str, dialect: str) -> int:
