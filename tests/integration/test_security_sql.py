@@ -11,6 +11,9 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +23,15 @@ import psycopg
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import MY_PASSWORD, MY_USER, PG_SCRAM_USER, SUITE_SECRETS, RunningPlatform, secret_forms
+from conftest import (
+    MY_PASSWORD,
+    MY_USER,
+    PG_SCRAM_PASSWORD,
+    PG_SCRAM_USER,
+    SUITE_SECRETS,
+    RunningPlatform,
+    secret_forms,
+)
 from psycopg import sql as psycopg_sql
 from rogue_mysql import RogueMySQL
 
@@ -490,3 +501,92 @@ def test_redaction_covers_every_encoded_form_of_a_password(text_of) -> None:  # 
     cleaned = redact(text, {"password": SPECIAL_PASSWORD})
     assert "***" in cleaned
     _no_password_form(cleaned)
+
+
+# -- Nothing left behind: staging tables of interrupted exports ----------------------------------------------
+#: Run by the test below in a process it kills: an export whose rows stop coming after the first batch.
+_STALLED_WRITER = """
+import os, sys, time
+import pyarrow as pa
+from previsio_sdk.server.drivers import ConnectorConfig, DestinationSpec, WriteMode
+from previsio_sdk.server.drivers.sql import SQLDriver
+
+database, table, job_id = sys.argv[1:4]
+config = ConnectorConfig(type="sql", driver="mysql", host="127.0.0.1", port=3306, username=os.environ["U"],
+                         database=database, secrets={"password": os.environ["P"]})
+schema = pa.schema([("id", pa.int64())])
+
+def batches():
+    yield pa.record_batch([pa.array([1], pa.int64())], schema=schema)
+    time.sleep(3600)
+
+reader = pa.RecordBatchReader.from_batches(schema, batches())
+SQLDriver(config).write(DestinationSpec(table=table), reader, WriteMode.replace, None, job_id=job_id)
+"""
+
+
+def _mysql_tables(my_exec, like: str) -> list[str]:
+    rows = my_exec(
+        "SELECT table_name FROM information_schema.tables "
+        "WHERE table_schema = DATABASE() AND table_name LIKE %s",
+        (like,),
+    )
+    return [r[0] for r in rows]
+
+
+def test_a_killed_mysql_export_leaves_a_staging_table_that_discard_staging_removes(
+    my_database: str, my_exec
+) -> None:
+    """Attack route: interrupted MariaDB exports left ``previsio_stage_*`` tables that no restart removed.
+    The staging table is named after the export id, so that after the process running the export was killed
+    (-9: no clean-up of its own), ``discard_staging`` with the same id leaves no ``previsio_stage_%`` table of
+    it; a second run of the same export reuses the name."""
+    job_id = uuid.uuid4().hex
+    stage = f"previsio_stage_{job_id[:16]}"
+    table = f"killed_{uuid.uuid4().hex[:8]}"
+    env = {**os.environ, "U": MY_USER, "P": MY_PASSWORD}
+    proc = subprocess.Popen([sys.executable, "-c", _STALLED_WRITER, my_database, table, job_id], env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while not _mysql_tables(my_exec, stage) and time.monotonic() < deadline:
+            assert proc.poll() is None, "the writer ended before it created its staging table"
+            time.sleep(0.1)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert _mysql_tables(my_exec, stage) == [stage]
+    driver = _mysql_driver(3306, my_database)
+    driver.discard_staging(DestinationSpec(table=table), job_id)
+    assert _mysql_tables(my_exec, f"previsio_stage_{job_id[:16]}%") == []
+    driver.discard_staging(DestinationSpec(table=table), job_id)  # nothing left: no error either
+    data = _people(2)
+    reader = pa.RecordBatchReader.from_batches(data.schema, data.to_batches())
+    assert (
+        driver.write(DestinationSpec(table=table), reader, WriteMode.replace, None, job_id=job_id).rows == 2
+    )
+    assert _mysql_tables(my_exec, "previsio_%") == []
+
+
+def test_discard_staging_drops_a_postgresql_staging_table_of_the_export(
+    pg_database: str, pg_exec, pg_connector: pio.SQLConnector
+) -> None:
+    """PostgreSQL writes stage inside their transaction (a killed one leaves nothing); a staging table of the
+    export's name that exists anyway is dropped by ``discard_staging``, and one of another export is kept."""
+    job_id, other = uuid.uuid4().hex, uuid.uuid4().hex
+    for job in (job_id, other):
+        pg_exec(f"CREATE TABLE previsio_stage_{job[:16]} (c0 integer)")
+        pg_exec(f"ALTER TABLE previsio_stage_{job[:16]} OWNER TO {PG_SCRAM_USER}")
+    config = ConnectorConfig(
+        type="sql",
+        driver="postgresql",
+        host="127.0.0.1",
+        port=5432,
+        username=PG_SCRAM_USER,
+        database=pg_database,
+        secrets={"password": PG_SCRAM_PASSWORD},
+    )
+    SQLDriver(config).discard_staging(DestinationSpec(table="anything"), job_id)
+    left = pg_exec("SELECT tablename FROM pg_tables WHERE tablename LIKE 'previsio_stage_%%'")
+    assert (f"previsio_stage_{job_id[:16]}",) not in left
+    assert (f"previsio_stage_{other[:16]}",) in left
+    pg_exec(f"DROP TABLE previsio_stage_{other[:16]}")

@@ -323,7 +323,13 @@ class Driver(abc.ABC):
         return dest
 
     def write(
-        self, dest: DestinationSpec, reader: pa.RecordBatchReader, mode: WriteMode, key: Sequence[str] | None
+        self,
+        dest: DestinationSpec,
+        reader: pa.RecordBatchReader,
+        mode: WriteMode,
+        key: Sequence[str] | None,
+        *,
+        job_id: str | None = None,
     ) -> WriteResult:
         """Write a stream of record batches to a destination, all or nothing where the system allows.
 
@@ -335,6 +341,8 @@ class Driver(abc.ABC):
             reader: The rows to write; read once, batch after batch.
             mode: What to do with what the destination already holds.
             key: The key columns of an ``upsert``.
+            job_id: The export's id: what the write leaves while it runs (staging tables) is named after
+                it, so that :meth:`discard_staging` finds it after an interruption.
 
         Returns:
             The rows written and where they went.
@@ -345,6 +353,17 @@ class Driver(abc.ABC):
             DriverError: The destination cannot be reached or written.
         """
         raise Unsupported(f"{self.type_name} connectors cannot be exported to.")
+
+    def discard_staging(self, dest: DestinationSpec, job_id: str) -> None:
+        """Remove what an interrupted write of export ``job_id`` may have left at ``dest`` (staging tables).
+
+        Called when an export found running at start-up is recovered: its process died, so its own
+        clean-up never ran. Removing nothing is not an error. The base implementation has nothing to do.
+
+        Raises:
+            DriverError: The destination cannot be reached.
+        """
+        return None
 
     def redact(self, text: str) -> str:
         """Remove this connector's secrets from ``text``."""

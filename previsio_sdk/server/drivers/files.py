@@ -476,7 +476,13 @@ class FileDriver(Driver):
         return DestinationSpec(path=path, bucket=self.normalize_bucket(dest.bucket), options={"format": fmt})
 
     def write(
-        self, dest: DestinationSpec, reader: pa.RecordBatchReader, mode: WriteMode, key: Sequence[str] | None
+        self,
+        dest: DestinationSpec,
+        reader: pa.RecordBatchReader,
+        mode: WriteMode,
+        key: Sequence[str] | None,
+        *,
+        job_id: str | None = None,
     ) -> WriteResult:
         """Write the stream as one file under a temporary name, then rename it to the destination.
 

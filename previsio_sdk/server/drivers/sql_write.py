@@ -25,6 +25,7 @@ Writes use their own sessions: the read paths open PostgreSQL sessions read-only
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import re
 import uuid
 import warnings
@@ -481,15 +482,67 @@ class TableWriterMixin:
         return None, name
 
     def write(
-        self, dest: DestinationSpec, reader: pa.RecordBatchReader, mode: WriteMode, key: Sequence[str] | None
+        self,
+        dest: DestinationSpec,
+        reader: pa.RecordBatchReader,
+        mode: WriteMode,
+        key: Sequence[str] | None,
+        *,
+        job_id: str | None = None,
     ) -> WriteResult:
-        """Write the stream into the table of ``dest`` (see the module for how each database does it)."""
+        """Write the stream into the table of ``dest`` (see the module for how each database does it).
+
+        Staging tables are named after ``job_id`` (:func:`staging_name`) so that :meth:`discard_staging`
+        can remove them after the process running the write died.
+        """
         name = self.dialect.name
         if name == "postgresql":
-            return self._write_postgres(dest, reader, mode, key)
+            return self._write_postgres(dest, reader, mode, key, job_id)
         if name == "mysql":
-            return self._write_mysql(dest, reader, mode, key)
+            return self._write_mysql(dest, reader, mode, key, job_id)
         return self._write_sqlite(dest, reader, mode, key)
+
+    def discard_staging(self, dest: DestinationSpec, job_id: str) -> None:
+        """Drop the staging tables export ``job_id`` may have left (PostgreSQL and MySQL; SQLite's are
+        temporary). Tables that do not exist are no error.
+
+        Raises:
+            DriverError: The database cannot be reached.
+        """
+        names = [staging_name("previsio_stage", job_id), staging_name("previsio_old", job_id)]
+        database = dest.database or self.config.database
+        if self.dialect.name == "mysql":
+            import pymysql
+
+            q = sa_dialect("mysql").identifier_preparer.quote_identifier
+            con = self._mysql_connect(database)
+            try:
+                con.cursor().execute("DROP TABLE IF EXISTS " + ", ".join(q(n) for n in names))
+            except pymysql.Error as exc:
+                raise self._mysql_error(exc) from None
+            finally:
+                with contextlib.suppress(Exception):
+                    con.close()
+        elif self.dialect.name == "postgresql":
+            import adbc_driver_manager
+            import adbc_driver_postgresql
+
+            q = sa_dialect("postgresql").identifier_preparer.quote_identifier
+            schema, _table = self._split_table(dest.table or "")
+            prefix = f"{q(schema)}." if schema else ""
+            handles: list[Any] = []
+            try:
+                with self._adbc_write_errors(StreamTap()):
+                    handles.append(adbc_driver_postgresql.connect(self._pg_write_uri(database)))
+                    handles.append(adbc_driver_manager.AdbcConnection(handles[0]))
+                    stmt = adbc_driver_manager.AdbcStatement(handles[1])
+                    handles.append(stmt)
+                    stmt.set_sql_query("DROP TABLE IF EXISTS " + ", ".join(prefix + q(n) for n in names))
+                    stmt.execute_update()
+            finally:
+                for handle in reversed(handles):
+                    with contextlib.suppress(Exception):
+                        handle.close()
 
     # -- shared --------------------------------------------------------------------------------------------
     def _reflect(self, conn: Connection, table: str, schema: str | None) -> sa.Table | None:
@@ -550,9 +603,6 @@ class TableWriterMixin:
             cls = WriteFailed
         return cls(self.redact(_first_server_line(text)))
 
-    def _staging_name(self, prefix: str = "previsio_stage") -> str:
-        return f"{prefix}_{uuid.uuid4().hex[:12]}"
-
     # -- PostgreSQL ----------------------------------------------------------------------------------------
     def _pg_write_uri(self, database: str | None) -> str:
         """libpq conninfo of a writing session: UTC, not read-only, named so that an operator can find it."""
@@ -569,7 +619,12 @@ class TableWriterMixin:
         )
 
     def _write_postgres(
-        self, dest: DestinationSpec, reader: pa.RecordBatchReader, mode: WriteMode, key: Sequence[str] | None
+        self,
+        dest: DestinationSpec,
+        reader: pa.RecordBatchReader,
+        mode: WriteMode,
+        key: Sequence[str] | None,
+        job_id: str | None,
     ) -> WriteResult:
         import adbc_driver_manager
         import adbc_driver_postgresql
@@ -598,7 +653,7 @@ class TableWriterMixin:
         dialect = sa_dialect("postgresql")
         q = dialect.identifier_preparer.quote_identifier
         qualified = f"{q(schema)}.{q(table)}"
-        stage = self._staging_name()
+        stage = staging_name("previsio_stage", job_id)
         # The staging table's columns have plain positional names: ADBC's ingestion does not find a column
         # whose name holds some characters ("50%"), and the rename below gives each its real name.
         pos = {p.name: f"c{i}" for i, p in enumerate(plans)}
@@ -640,6 +695,7 @@ class TableWriterMixin:
                     columns = [sa.Column(pos[p.name], p.sql) for p in plans]
                     if target is None or mode is WriteMode.replace:
                         staged = sa.Table(stage, sa.MetaData(), *columns, schema=schema)
+                        run(f"DROP TABLE IF EXISTS {q(schema)}.{q(stage)}")  # this export's, if run before
                         run(str(sa.schema.CreateTable(staged).compile(dialect=dialect)))
                         ingest(temporary=False)
                         staged_name = f"{q(schema)}.{q(stage)}"
@@ -752,7 +808,12 @@ class TableWriterMixin:
         return WriteFailed(self.redact(text))
 
     def _write_mysql(
-        self, dest: DestinationSpec, reader: pa.RecordBatchReader, mode: WriteMode, key: Sequence[str] | None
+        self,
+        dest: DestinationSpec,
+        reader: pa.RecordBatchReader,
+        mode: WriteMode,
+        key: Sequence[str] | None,
+        job_id: str | None,
     ) -> WriteResult:
         import pymysql
 
@@ -767,7 +828,7 @@ class TableWriterMixin:
         wire = pa.schema([pa.field(p.name, p.wire) for p in plans])
         tap = StreamTap()
         con = self._mysql_connect(database)
-        stage = self._staging_name()
+        stage = staging_name("previsio_stage", job_id)
         staged_permanent = False
         try:
             with self._write_errors(tap):
@@ -777,12 +838,13 @@ class TableWriterMixin:
                         staged = sa.Table(
                             stage, sa.MetaData(), *columns, mysql_engine="InnoDB", mysql_charset="utf8mb4"
                         )
+                        cur.execute(f"DROP TABLE IF EXISTS {q(stage)}")  # this export's, if it ran before
                         cur.execute(str(sa.schema.CreateTable(staged).compile(dialect=dialect)))
                         staged_permanent = True
                         self._mysql_load(con, stage, [p.name for p in plans], wire, reader, tap)
                         con.commit()
                         if target is not None:
-                            old = self._staging_name("previsio_old")
+                            old = staging_name("previsio_old", job_id)
                             cur.execute(f"RENAME TABLE {q(table)} TO {q(old)}, {q(stage)} TO {q(table)}")
                             staged_permanent = False
                             with contextlib.suppress(pymysql.Error):
@@ -904,7 +966,7 @@ class TableWriterMixin:
             if not Path(real).is_file():
                 raise SourceNotFound(f"The SQLite database {path!r} does not exist.")
             con = connect_sqlite(real, read_only=False, timeout=self.connect_timeout, isolation_level=None)
-            stage_name = self._staging_name()
+            stage_name = staging_name("previsio_stage", None)
             stage = f"temp.{q(stage_name)}"
             upsert = target is not None and mode is WriteMode.upsert
             try:
@@ -1086,6 +1148,20 @@ def libpq_conninfo(config: Any, database: str | None, *, connect_timeout: int, o
 
 def _conninfo_value(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def staging_name(prefix: str, job_id: str | None) -> str:
+    """A write's staging table name: ``<prefix>_<16 hex digits of the export id>`` (random without one).
+
+    Derived from the export's id, so that the tables of an interrupted export can be found and dropped
+    (:meth:`TableWriterMixin.discard_staging`) and a second run of the same export reuses, not adds, one.
+    """
+    if job_id is None:
+        return f"{prefix}_{uuid.uuid4().hex[:16]}"
+    digits = re.sub(r"[^0-9a-f]", "", job_id.lower())
+    if len(digits) < 16:
+        digits = hashlib.sha256(job_id.encode()).hexdigest()
+    return f"{prefix}_{digits[:16]}"
 
 
 def _identifier_size(name: str, dialect: str) -> int:
