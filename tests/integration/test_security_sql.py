@@ -31,13 +31,16 @@ from conftest import (
     SUITE_SECRETS,
     RunningPlatform,
     secret_forms,
+    start_platform,
+    stop_platform,
 )
 from psycopg import sql as psycopg_sql
 from rogue_mysql import RogueMySQL
 
 import previsio_sdk as pio
 from previsio_sdk.server.drivers import ConnectorConfig, DestinationSpec, WriteMode
-from previsio_sdk.server.drivers.base import DriverError, redact
+from previsio_sdk.server.drivers import sql as sql_driver_module
+from previsio_sdk.server.drivers.base import DriverError, SourceSpec, redact
 from previsio_sdk.server.drivers.base import secret_forms as base_secret_forms
 from previsio_sdk.server.drivers.sql import SQLDriver
 from previsio_sdk.server.errors import Invalid
@@ -262,6 +265,28 @@ def test_sqlite_files_are_confined_to_the_allowed_roots(tmp_path: Path) -> None:
     assert "PREVISIO_SQLITE_ROOTS" in info.value.message
 
 
+def test_a_platform_with_sqlite_roots_refuses_files_outside_them(tmp_path: Path) -> None:
+    """A platform started with PREVISIO_SQLITE_ROOTS accepts an SQLite connector on a file inside a root
+    and refuses one outside (422 root_not_allowed), whether created or moved there by an update."""
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    inside, outside = _make_db(allowed / "ok.db"), _make_db(tmp_path / "no.db")
+    running = start_platform(tmp_path / "home", env={"PREVISIO_SQLITE_ROOTS": json.dumps([str(allowed)])})
+    try:
+        project = pio.Project.new("roots", client=running.client())
+        connector = project.create_sql_connector("ok", driver="sqlite", database=str(inside))
+        assert connector.list_tables() == ["tokens"]
+        with pytest.raises(pio.ValidationError) as info:
+            project.create_sql_connector("no", driver="sqlite", database=str(outside))
+        assert info.value.code == "root_not_allowed"
+        assert "PREVISIO_SQLITE_ROOTS" in info.value.message
+        with pytest.raises(pio.ValidationError) as info:
+            connector.update(database=str(outside))
+        assert info.value.code == "root_not_allowed"
+    finally:
+        stop_platform(running)
+
+
 def test_links_to_the_platform_files_are_refused_even_inside_an_allowed_root(tmp_path: Path) -> None:
     """A symbolic link or a hard link inside an allowed root that leads to the platform's metadata database
     or key file is refused (unsafe_path): the check looks at the resolved path and at the file itself."""
@@ -350,6 +375,32 @@ def test_side_effecting_requests_are_refused_and_leave_nothing(
         assert info.value.code == "invalid_source"
     assert pg_exec("SELECT COUNT(*) FROM pg_largeobject_metadata") == before
     assert not Path("/tmp/previsio-pwned").exists()
+
+
+def test_a_second_statement_is_refused_by_postgresql_itself(
+    pg_database: str, pg_exec, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Below the statement check: with the check switched off, a request holding a second statement is sent
+    through the extended protocol, which the server refuses: nothing ran."""
+    victim = f"victim_{uuid.uuid4().hex[:8]}"
+    _victim(pg_exec, victim)
+    monkeypatch.setattr(sql_driver_module, "check_request", lambda sql, dialect: None)
+    config = ConnectorConfig(
+        type="sql",
+        driver="postgresql",
+        host="127.0.0.1",
+        port=5432,
+        username=PG_SCRAM_USER,
+        database=pg_database,
+        secrets={"password": PG_SCRAM_PASSWORD},
+    )
+    driver = SQLDriver(config)
+    spec = SourceSpec(request=f"SELECT 1 AS a; DELETE FROM {victim}")
+    with pytest.raises(DriverError) as info:
+        with driver.open_reader(spec, batch_rows=10) as reader:
+            reader.read_all()
+    assert "multiple commands" in info.value.message
+    assert pg_exec(f"SELECT COUNT(*) FROM {victim}") == [(3,)]
 
 
 @pytest.fixture
@@ -509,6 +560,8 @@ _STALLED_WRITER = """
 import os, sys, time
 import pyarrow as pa
 from previsio_sdk.server.drivers import ConnectorConfig, DestinationSpec, WriteMode
+from previsio_sdk.server.drivers import sql as sql_driver_module
+from previsio_sdk.server.drivers.base import SourceSpec
 from previsio_sdk.server.drivers.sql import SQLDriver
 
 database, table, job_id = sys.argv[1:4]
