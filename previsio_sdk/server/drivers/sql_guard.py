@@ -11,13 +11,17 @@ those) with:
 * no call of a function with side effects or that reaches outside the query: files (``lo_import``,
   ``pg_read_file``, ``LOAD_FILE``, ``readfile``), other servers (``dblink``), other sessions
   (``pg_terminate_backend``), settings (``set_config``), locks, sequences, SQL run from text (``ts_stat``,
-  ``query_to_xml``), extensions (``load_extension``), sleeps;
+  ``query_to_xml``), extensions (``load_extension``);
 * on MySQL, no executable comment (``/*! ... */``, ``/*M! ... */``): the server runs what the parser
   reads as a comment.
 
 Text the parser cannot read is refused, never passed through. The check is a first gate: the statement
 then runs alone (the databases refuse a second statement: PostgreSQL's extended protocol, MySQL without
 multi-statements), in a read-only session or transaction.
+
+Sleeps (``pg_sleep``, ``SLEEP``) and CPU burners (``BENCHMARK``) are allowed: they change nothing, and
+their time is bounded by ``query_timeout_seconds`` like that of any slow query, which refusing them would
+not prevent.
 """
 
 from __future__ import annotations
@@ -63,8 +67,6 @@ FORBIDDEN_FUNCTIONS: dict[str, frozenset[str]] = {
     "mysql": frozenset(
         {
             "load_file",
-            "sleep",
-            "benchmark",
             "get_lock",
             "release_lock",
             "release_all_locks",
@@ -91,7 +93,6 @@ FORBIDDEN_PREFIXES: dict[str, tuple[str, ...]] = {
         "pg_stat_reset",
         "pg_advisory",
         "pg_try_advisory",
-        "pg_sleep",
         "pg_create_",
         "pg_drop_",
         "pg_replication_",
