@@ -106,6 +106,25 @@ def test_rogue_server_asking_for_a_file_gets_nothing_from_a_driver_export(
     assert server.received == [b""]  # an empty answer: no data at all
 
 
+@pytest.mark.parametrize(
+    "spec", [SourceSpec(table="anything"), SourceSpec(request="SELECT 1 AS one")], ids=["table", "request"]
+)
+def test_rogue_server_asking_for_a_file_while_reading_gets_nothing(
+    my_database: str, secret_file: Path, rogue: list[RogueMySQL], spec: SourceSpec
+) -> None:
+    """Attack: a rogue MySQL server answers a snapshot's (or a datasource check's) query with a file request.
+    The reading connection sends an empty answer and the read fails with a typed error, not a crash."""
+    server = RogueMySQL("hijack", str(secret_file), any_client=True)
+    rogue.append(server)
+    driver = _mysql_driver(server.port, my_database)
+    with pytest.raises(DriverError) as info:
+        with driver.open_reader(spec, batch_rows=10) as reader:
+            reader.read_all()
+    assert "local file" in info.value.message
+    assert server.requests >= 1
+    assert set(server.received) <= {b""}
+
+
 def test_renamed_file_request_gets_only_the_exported_rows(
     my_database: str, my_exec, secret_file: Path, rogue: list[RogueMySQL]
 ) -> None:

@@ -5,10 +5,12 @@ In the MySQL protocol the *server* names the file a client sends: it answers a s
 front of a real one) can answer any statement, a ``SELECT`` or ``SHOW WARNINGS`` included, with a request for
 the platform's key file or metadata database.
 
-:class:`ExportConnection` answers such a request only while :meth:`ExportConnection.load_data_local` runs
+:class:`GuardedConnection` answers such a request only while :meth:`GuardedConnection.load_data_local` runs
 one ``LOAD DATA LOCAL INFILE`` of ours, and only once: it sends the bytes of the chunk being exported, from
 memory, whatever file name the server asked for. Any other request is answered with no data (an empty
 reply) and fails the statement with :class:`UnexpectedFileRequest`. No file of the platform's disk is read.
+The SQL driver's reading connections are of this class too (without ``local_infile``): a request there is
+refused the same way, as a typed error rather than pymysql's ``RuntimeError``.
 """
 
 from __future__ import annotations
@@ -26,13 +28,16 @@ PACKET_BYTES = 1 << 16
 class UnexpectedFileRequest(pymysql.err.OperationalError):
     """The server asked for a file outside a ``LOAD DATA LOCAL`` of the export: refused, nothing sent."""
 
+    def __str__(self) -> str:
+        return str(self.args[1]) if len(self.args) > 1 else super().__str__()
+
 
 class _GuardedResult(MySQLResult):
     """A query result whose LOCAL INFILE requests get the export's chunk, or nothing."""
 
     def _read_load_local_packet(self, first_packet: Any) -> None:
         conn = self.connection
-        assert isinstance(conn, ExportConnection)
+        assert isinstance(conn, GuardedConnection)
         payload = conn._take_payload()
         try:
             if payload is not None:
@@ -46,15 +51,15 @@ class _GuardedResult(MySQLResult):
         if payload is None:
             raise UnexpectedFileRequest(
                 0,
-                "The database server asked for a local file outside the export's LOAD DATA (or twice for one "
-                "statement); no file was sent and the export was stopped.",
+                "The database server asked for a local file (LOAD DATA LOCAL) the platform did not offer; "
+                "no file was sent and the operation was stopped.",
             )
         if not reply.is_ok_packet():
             raise pymysql.err.OperationalError(2014, "Commands out of sync after LOAD DATA LOCAL.")
         self._read_ok_packet(reply)
 
 
-class ExportConnection(Connection):
+class GuardedConnection(Connection):
     """A pymysql connection whose LOCAL INFILE answers are the export's own bytes only (see the module)."""
 
     _payload: bytes | None = None

@@ -641,6 +641,14 @@ class SQLDriver(TableWriterMixin, Driver):
             engine = sa.create_engine(
                 self.dialect.url(self.config, database), connect_args=args, poolclass=sa.pool.NullPool
             )
+        if self.dialect.name == "mysql":
+
+            @sa.event.listens_for(engine, "do_connect")
+            def _guarded(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+                from .mysql_load import GuardedConnection  # refuses the file requests of a rogue server
+
+                return GuardedConnection(*cargs, **cparams)
+
         seconds = self.query_timeout
         if seconds and self.dialect.name == "mysql":
 

@@ -772,12 +772,12 @@ class TableWriterMixin:
     def _mysql_connect(self, database: str | None) -> Any:
         import pymysql
 
-        from .mysql_load import ExportConnection
+        from .mysql_load import GuardedConnection
 
         cfg = self.config
         with self._write_errors():
             try:
-                return ExportConnection(
+                return GuardedConnection(
                     host=cfg.host,
                     port=cfg.port or 3306,
                     user=cfg.username or "",
