@@ -662,3 +662,35 @@ def test_discard_staging_drops_a_postgresql_staging_table_of_the_export(
     assert (f"previsio_stage_{job_id[:16]}",) not in left
     assert (f"previsio_stage_{other[:16]}",) in left
     pg_exec(f"DROP TABLE previsio_stage_{other[:16]}")
+
+
+def test_a_mysql_password_of_special_characters_connects_and_never_shows_in_errors(
+    project: pio.Project, my_database: str, my_exec
+) -> None:
+    """The same password on MariaDB: ConnectorX takes a URL, so the password is percent-encoded in it; the
+    snapshot works and a failing one shows no form of the password."""
+    table = f"special_{uuid.uuid4().hex[:8]}"
+    my_exec(f"CREATE TABLE {table} (id integer)")
+    my_exec(f"INSERT INTO {table} VALUES (1), (2)")
+    my_exec(f"CREATE USER IF NOT EXISTS '{SPECIAL_USER}'@'%%' IDENTIFIED BY %s", (SPECIAL_PASSWORD,))
+    my_exec(f"ALTER USER '{SPECIAL_USER}'@'%%' IDENTIFIED BY %s", (SPECIAL_PASSWORD,))
+    my_exec(f"GRANT ALL ON `{my_database}`.* TO '{SPECIAL_USER}'@'%'")
+    try:
+        connector = project.create_sql_connector(
+            "special-maria",
+            host="127.0.0.1",
+            port=3306,
+            username=SPECIAL_USER,
+            password=SPECIAL_PASSWORD,
+            database=my_database,
+            driver="mysql",
+        )
+        source = project.create_datasource(connector, "ok", table=table)
+        assert project.create_dataset("ok", datasource=source, progress=False).num_rows == 2
+        missing = project.create_datasource(connector, "missing", table="no_such_table", check=False)
+        with pytest.raises(pio.JobFailedError) as failed:
+            project.create_dataset("missing", datasource=missing, progress=False)
+        assert failed.value.code == "source_not_found"
+        _no_password_form(str(failed.value))
+    finally:
+        my_exec(f"DROP USER IF EXISTS '{SPECIAL_USER}'@'%'")
