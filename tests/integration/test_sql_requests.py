@@ -78,6 +78,10 @@ def test_request_snapshots_only_the_matching_rows_with_their_types(
         pytest.param(
             "WITH firsts AS (SELECT * FROM {t} WHERE id <= 2) SELECT id, label FROM firsts", id="cte"
         ),
+        pytest.param(
+            "SELECT id, label FROM {t} WHERE id <= 2 AND label LIKE '%' AND label <> ':x %s %%'",
+            id="percent-and-colon-literals",
+        ),
     ],
 )
 def test_request_written_the_way_people_write_sql_is_accepted(

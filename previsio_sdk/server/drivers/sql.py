@@ -528,6 +528,14 @@ class PrivilegedRole(InvalidSource):
     code_name = "privileged_role"
 
 
+def _run(conn: Connection, sql: str) -> Any:
+    """Run SQL text as it is, without parameters: a ``%`` in it is doubled for the DB-APIs (psycopg, pymysql)
+    that would read it as a placeholder."""
+    if conn.dialect.paramstyle in ("format", "pyformat"):
+        sql = sql.replace("%", "%%")
+    return conn.exec_driver_sql(sql)
+
+
 def _parse_host(host: str | None, port: int | None) -> tuple[str | None, int | None]:
     """Accept ``db.example.com``, ``db.example.com:5433`` or ``https://db.example.com`` alike."""
     if not host:
@@ -762,7 +770,7 @@ class SQLDriver(TableWriterMixin, Driver):
             else:
                 query = check_request(spec.request or "", self.dialect.name)
                 self._check_request_role(conn)
-                conn.exec_driver_sql(wrapped_query(query, self.dialect.name, "previsio_check", no_rows=True))
+                _run(conn, wrapped_query(query, self.dialect.name, "previsio_check", no_rows=True))
 
     #: Whether the connector's role is privileged, once asked (see :meth:`_check_request_role`).
     _privileged_role: bool | None = None
@@ -894,7 +902,7 @@ class SQLDriver(TableWriterMixin, Driver):
                 sql = wrapped_query(query, self.dialect.name, "previsio_describe", no_rows=True)
             else:
                 sql = f"SELECT * FROM {self._quoted_table(spec.table or '')} LIMIT 0"
-            result = conn.exec_driver_sql(sql)
+            result = _run(conn, sql)
             try:
                 return self.dialect.arrow_types(result.cursor)
             finally:
@@ -1011,7 +1019,7 @@ class SQLDriver(TableWriterMixin, Driver):
                 result = streaming.execute(stmt)
             else:
                 self._check_request_role(conn)
-                result = streaming.exec_driver_sql(self._source_query(spec))
+                result = _run(streaming, self._source_query(spec))
             if not result.returns_rows:
                 raise InvalidSource("The request returns no rows.")
             names = _unique_names(list(result.keys()))
