@@ -9,9 +9,11 @@ Every write is all or nothing, and goes through the database's bulk path:
   target's column types (after ``DELETE ... USING`` the rows of the same key, for ``upsert``).
 * **MySQL/MariaDB**: rows are encoded to CSV by Arrow and sent with ``LOAD DATA LOCAL INFILE`` (multi-row
   ``INSERT`` statements when the server refuses local files), in strict SQL mode, and any warning fails the
-  write. MySQL commits DDL implicitly, so ``replace`` (and a table that does not exist yet) fills a staging
-  table that ``RENAME TABLE`` swaps in atomically at the end; ``append`` and ``upsert`` into an existing
-  table run in one InnoDB transaction (``upsert`` through a ``TEMPORARY`` table).
+  write. The chunks go from memory through :class:`~.mysql_load.GuardedConnection`, which never sends a
+  file the server names. MySQL commits DDL implicitly, so ``replace`` (and a table that does not exist
+  yet) fills a staging table that ``RENAME TABLE`` swaps in atomically at the end; ``append`` and
+  ``upsert`` into an existing table run in one InnoDB transaction (``upsert`` through a ``TEMPORARY``
+  table).
 * **SQLite**: one ``BEGIN IMMEDIATE`` transaction, ``executemany``.
 
 A table created by an export takes the dataset's schema, each Arrow type mapped to a column type of the
