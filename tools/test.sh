@@ -36,14 +36,17 @@ if ! pg_isready -h 127.0.0.1 -p 5432 -q; then
 fi
 pg_isready -h 127.0.0.1 -p 5432
 
-# The local PostgreSQL trusts every login; this role must give its password (scram), so that a wrong password
-# is really refused and the authentication-failure tests prove something.
+# The local PostgreSQL trusts every login; these roles must give their password (scram), so that a wrong
+# password is really refused and the authentication-failure tests prove something. previsio_special is
+# created by tests/integration/test_security_sql.py with a password full of characters URLs encode.
 PGVER=$(ls /etc/postgresql | sort -V | tail -1)
 HBA=/etc/postgresql/$PGVER/main/pg_hba.conf
-RULE="host all previsio_scram 127.0.0.1/32 scram-sha-256"
-if ! as_root grep -qF "$RULE" "$HBA"; then
-  as_root sed -i "1i $RULE" "$HBA"
-fi
+for ROLE in previsio_scram previsio_special; do
+  RULE="host all $ROLE 127.0.0.1/32 scram-sha-256"
+  if ! as_root grep -qF "$RULE" "$HBA"; then
+    as_root sed -i "1i $RULE" "$HBA"
+  fi
+done
 psql -h 127.0.0.1 -U postgres -d postgres -qtA -v ON_ERROR_STOP=1 <<'SQL'
 SET password_encryption = 'scram-sha-256';
 DO $$ BEGIN

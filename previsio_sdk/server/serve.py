@@ -55,7 +55,10 @@ def serve(
     """
     settings = Settings(home=home) if home is not None else Settings()
     if local:
-        settings = settings.model_copy(update={"share_dataset_files": True})
+        update: dict[str, object] = {"share_dataset_files": True}
+        if "sqlite_roots" not in settings.model_fields_set:  # its one user is the operator: any file
+            update["sqlite_roots"] = [Path(os.path.abspath(os.sep))]
+        settings = settings.model_copy(update=update)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     harden_logging()
     platform = Platform(settings)

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
         local_roots: Directories of the platform's machine that ``local`` connectors may be rooted in (at or
             below one of them); empty (the default) disables local connectors. Set as a JSON list:
             ``PREVISIO_LOCAL_ROOTS='["/srv/data", "/mnt/exports"]'``.
+        sqlite_roots: Directories of the platform's machine that SQLite connectors' files may be in (at or
+            below one of them); empty (the default) refuses SQLite connectors. Set as a JSON list:
+            ``PREVISIO_SQLITE_ROOTS='["/srv/sqlite"]'``. The embedded local platform (one user, who is its
+            operator) allows any path when it is unset. The platform's own files are refused in every case.
         share_dataset_files: Tell callers where a dataset's Parquet file is on the platform's disk, so an SDK
             on the same machine reads it in place instead of downloading it. On for the embedded local
             platform (one user, one machine); off by default for ``previsio serve``.
@@ -98,6 +102,7 @@ class Settings(BaseSettings):
     max_attempts: int = 3
     connect_timeout: int = 10
     local_roots: list[Path] = Field(default_factory=list)
+    sqlite_roots: list[Path] = Field(default_factory=list)
     share_dataset_files: bool = False
     job_memory_bytes: int = 2 * 1024**3
     max_json_depth: int = 64

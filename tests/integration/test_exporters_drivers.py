@@ -107,7 +107,8 @@ def sql_driver(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> tup
             finally:
                 con.close()
 
-    return cls(cls.normalize_config(config), settings=SimpleNamespace(tmp_dir=tmp_path)), run
+    settings = SimpleNamespace(tmp_dir=tmp_path, sqlite_roots=[tmp_path])
+    return cls(cls.normalize_config(config), settings=settings), run
 
 
 def staging_tables(kind: str, run: Any) -> list[Any]:

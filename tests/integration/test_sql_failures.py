@@ -59,23 +59,35 @@ def test_table_dropped_before_the_snapshot_fails_the_job(
 
 
 BAD_REQUESTS = [
-    pytest.param("SELEC id FROM {t}", id="syntax-error"),
-    pytest.param("SELECT no_such_column FROM {t}", id="unknown-column"),
-    pytest.param("SELECT id FROM {t} WHERE", id="truncated"),
+    # (request, whether the statement parser refuses it: then even an unchecked datasource is refused)
+    pytest.param("SELEC id FROM {t}", True, id="syntax-error"),
+    pytest.param("SELECT no_such_column FROM {t}", False, id="unknown-column"),
+    pytest.param("SELECT id FROM {t} WHERE", True, id="truncated"),
 ]
 
 
-@pytest.mark.parametrize("bad", BAD_REQUESTS)
+@pytest.mark.parametrize(("bad", "unreadable"), BAD_REQUESTS)
 def test_bad_request_is_refused_at_creation_and_fails_unchecked_snapshots(
-    project: pio.Project, sql_backend: SQLBackend, unique_name: Callable[[str], str], bad: str
+    project: pio.Project,
+    sql_backend: SQLBackend,
+    unique_name: Callable[[str], str],
+    bad: str,
+    unreadable: bool,
 ) -> None:
-    """A request the database cannot run is refused and fails an unchecked snapshot, code invalid_source."""
+    """A request the database cannot run is refused, code invalid_source; one the statement parser cannot
+    read is refused unchecked too, and one it can read fails an unchecked snapshot."""
     table = unique_name("req")
     sql_backend.exec(f"CREATE TABLE {table} (id integer)")
     request = bad.format(t=table)
     with pytest.raises(pio.ValidationError) as refused:
         project.create_datasource(sql_backend.connector, "bad", request=request)
     assert refused.value.code == "invalid_source"
+    if unreadable:
+        with pytest.raises(pio.ValidationError) as refused:
+            project.create_datasource(sql_backend.connector, "bad", request=request, check=False)
+        assert refused.value.code == "invalid_source"
+        assert project.list_datasource() == []
+        return
     source = project.create_datasource(sql_backend.connector, "bad", request=request, check=False)
     with pytest.raises(pio.JobFailedError) as failed:
         project.create_dataset("bad", datasource=source)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -181,14 +182,29 @@ class WriteFailed(DriverError):
 MIN_REDACTED_LENGTH = 4
 
 
+def secret_forms(value: str) -> set[str]:
+    """Every spelling of ``value`` a library may echo: raw, URL-quoted (path, component, form), escaped
+    for a libpq connection string, a Python repr or JSON."""
+    return {
+        value,
+        quote(value, safe=""),
+        quote(value),
+        quote_plus(value),
+        value.replace("\\", "\\\\").replace("'", "\\'"),
+        repr(value)[1:-1],
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+    }
+
+
 def redact(text: str, secrets: dict[str, Any]) -> str:
-    """Return ``text`` with every secret value (raw or URL-quoted) replaced by ``***``."""
+    """Return ``text`` with every secret value, in every form of :func:`secret_forms`, replaced by ``***``."""
     for value in secrets.values():
         if not value or not isinstance(value, str):
             continue
         if text == value:
             return "***"
-        for form in sorted({value, quote(value, safe=""), quote_plus(value)}, key=len, reverse=True):
+        for form in sorted(secret_forms(value), key=len, reverse=True):
             if len(form) >= MIN_REDACTED_LENGTH:
                 text = text.replace(form, "***")
     return text
@@ -325,8 +341,8 @@ class Driver(abc.ABC):
             reader: The rows to write; read once, batch after batch.
             mode: What to do with what the destination already holds.
             key: The key columns of an ``upsert``.
-            job_id: The export writing: staging (temporary names, staging tables) is named after it, so that
-                :meth:`discard_staging` finds it after the process was killed.
+            job_id: The export's id: what the write leaves while it runs (staging tables, temporary files)
+                is named after it, so that :meth:`discard_staging` finds it after an interruption.
 
         Returns:
             The rows written and where they went.
@@ -339,8 +355,15 @@ class Driver(abc.ABC):
         raise Unsupported(f"{self.type_name} connectors cannot be exported to.")
 
     def discard_staging(self, dest: DestinationSpec, job_id: str) -> None:
-        """Remove what an interrupted write of job ``job_id`` may have left at ``dest`` (staging tables,
-        temporary files); a no-op when there is nothing."""
+        """Remove what an interrupted write of export ``job_id`` may have left at ``dest`` (staging tables,
+        temporary files).
+
+        Called when an export was cancelled or its process died, so that its own clean-up never ran.
+        Removing nothing is not an error. The base implementation has nothing to do.
+
+        Raises:
+            DriverError: The destination cannot be reached.
+        """
         return None
 
     def redact(self, text: str) -> str:

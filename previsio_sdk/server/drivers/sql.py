@@ -38,7 +38,9 @@ from .base import (
     TestOutcome,
     register,
 )
-from .sql_write import TableWriterMixin
+from .sql_guard import check_request, wrapped_query
+from .sql_write import TableWriterMixin, libpq_conninfo
+from .sqlite_files import connect_sqlite
 
 Converter = Callable[[Any], Any]
 
@@ -148,23 +150,14 @@ class PostgresDialect(Dialect):
     def adbc_uri(
         self, config: ConnectorConfig, database: str | None, timeout: int, query_timeout: int = 0
     ) -> str:
-        """libpq URI for the ADBC driver (credentials percent-encoded)."""
-        url = URL.create(
-            "postgresql",
-            username=config.username or None,
-            password=config.secrets.get("password") or None,
-            host=config.host,
-            port=config.port or self.default_port,
-            database=database or config.database or None,
+        """libpq connection string for the ADBC driver: ``key='value'`` pairs, no URL encoding."""
+        return libpq_conninfo(
+            config,
+            database,
+            connect_timeout=timeout,
+            options=self.libpq_options(query_timeout),
+            app="previsio",
         )
-        # libpq decodes %20 but not "+" in URI parameters, so the query string is encoded here.
-        params = {
-            "connect_timeout": str(timeout),
-            "options": self.libpq_options(query_timeout),
-            "application_name": "previsio",
-        }
-        query = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
-        return f"{url.render_as_string(hide_password=False)}?{query}"
 
     def list_databases(self, conn: Connection) -> list[str]:
         rows = conn.execute(
@@ -391,14 +384,7 @@ class SQLiteDialect(Dialect):
     name = "sqlite"
     sqlalchemy_driver = "sqlite"
 
-    def url(self, config: ConnectorConfig, database: str | None) -> URL:
-        path = config.database or ""
-        # Opened read-only through a URI: a mistyped path must not create an empty database file.
-        return URL.create("sqlite", database=f"file:{path}", query={"mode": "ro", "uri": "true"})
-
-    def connect_args(self, timeout: int) -> dict[str, Any]:
-        # The snapshot reads rows on a read-ahead thread; the connection is used by one thread at a time.
-        return {"timeout": timeout, "check_same_thread": False}
+    # Connections are made by sqlite_files.connect_sqlite on the checked, resolved path (SQLDriver._engine).
 
     def list_databases(self, conn: Connection) -> list[str]:
         return [r[1] for r in conn.exec_driver_sql("PRAGMA database_list")]
@@ -519,10 +505,35 @@ def _unique_names(names: Sequence[str]) -> list[str]:
 # ------------------------------------------------------------------------------------------------------------
 # The driver
 # ------------------------------------------------------------------------------------------------------------
-_WRITE_STATEMENT = re.compile(
-    r"^\s*(insert|update|delete|merge|create|alter|drop|truncate|grant|revoke|copy|call|do|replace|lock|vacuum)\b",
-    re.IGNORECASE,
-)
+#: Whether the connector's role is privileged (see :meth:`SQLDriver._check_request_role`); one row, one value.
+PRIVILEGED_ROLE_SQL = {
+    "postgresql": (
+        "SELECT rolsuper OR pg_has_role(current_user, 'pg_read_server_files', 'MEMBER') "
+        "OR pg_has_role(current_user, 'pg_write_server_files', 'MEMBER') "
+        "OR pg_has_role(current_user, 'pg_execute_server_program', 'MEMBER') "
+        "FROM pg_roles WHERE rolname = current_user"
+    ),
+    # USER_PRIVILEGES lists every user's privileges to an administrator: the current user's only.
+    "mysql": (
+        "SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES "
+        "WHERE PRIVILEGE_TYPE IN ('SUPER', 'FILE') AND GRANTEE = CONCAT(\"'\", "
+        "SUBSTRING_INDEX(CURRENT_USER(), '@', 1), \"'@'\", SUBSTRING_INDEX(CURRENT_USER(), '@', -1), \"'\")"
+    ),
+}
+
+
+class PrivilegedRole(InvalidSource):
+    """A request datasource on a role that bypasses permissions or reaches the server's files."""
+
+    code_name = "privileged_role"
+
+
+def _run(conn: Connection, sql: str) -> Any:
+    """Run SQL text as it is, without parameters: a ``%`` in it is doubled for the DB-APIs (psycopg, pymysql)
+    that would read it as a placeholder."""
+    if conn.dialect.paramstyle in ("format", "pyformat"):
+        sql = sql.replace("%", "%%")
+    return conn.exec_driver_sql(sql)
 
 
 def _parse_host(host: str | None, port: int | None) -> tuple[str | None, int | None]:
@@ -604,12 +615,8 @@ class SQLDriver(TableWriterMixin, Driver):
             raise Invalid("An SQL datasource needs exactly one of table= or request=.", {"field": "table"})
         if spec.path or spec.bucket:
             raise Invalid("path= and bucket= do not apply to an SQL datasource.", {"field": "path"})
-        if spec.request and _WRITE_STATEMENT.match(spec.request):
-            raise Invalid(
-                "A request datasource must be a read-only query (SELECT/WITH).",
-                {"field": "request"},
-                code="invalid_source",
-            )
+        if spec.request:
+            check_request(spec.request, self.dialect.name)  # one read-only query (see sql_guard)
         return spec
 
     # -- connections -----------------------------------------------------------------------------------------
@@ -631,9 +638,25 @@ class SQLDriver(TableWriterMixin, Driver):
         args = self.dialect.connect_args(self.connect_timeout)
         if isinstance(self.dialect, PostgresDialect):
             args = self.dialect.connect_args(self.connect_timeout, self.query_timeout)
-        engine = sa.create_engine(
-            self.dialect.url(self.config, database), connect_args=args, poolclass=sa.pool.NullPool
-        )
+        if self.dialect.name == "sqlite":
+            real = self._check_sqlite_file()  # again at every use: the file may have become a link since
+            engine = sa.create_engine(
+                "sqlite://",
+                creator=lambda: connect_sqlite(real, read_only=True, timeout=self.connect_timeout),
+                poolclass=sa.pool.NullPool,
+            )
+        else:
+            engine = sa.create_engine(
+                self.dialect.url(self.config, database), connect_args=args, poolclass=sa.pool.NullPool
+            )
+        if self.dialect.name == "mysql":
+
+            @sa.event.listens_for(engine, "do_connect")
+            def _guarded(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+                from .mysql_load import GuardedConnection  # refuses the file requests of a rogue server
+
+                return GuardedConnection(*cargs, **cparams)
+
         seconds = self.query_timeout
         if seconds and self.dialect.name == "mysql":
 
@@ -662,8 +685,6 @@ class SQLDriver(TableWriterMixin, Driver):
 
     @contextmanager
     def _connect(self, database: str | None = None) -> Iterator[Connection]:
-        if self.dialect.name == "sqlite":
-            self._check_sqlite_file()  # again at use: the check at creation may predate a moved home
         engine = self._engine(database)
         try:
             with self._errors(), engine.connect() as conn:
@@ -737,15 +758,52 @@ class SQLDriver(TableWriterMixin, Driver):
         return preparer.quote(name)
 
     def check_source(self, spec: SourceSpec) -> None:
-        """Check the table or query on the database without reading its rows."""
+        """Check the table or query on the database without reading its rows.
+
+        A request runs as its parsed query wrapped in a derived table that returns no row (never as text
+        pasted into other SQL), and is refused on a privileged role (see :meth:`_check_request_role`).
+        """
         with self._connect(self._database_for(spec.database)) as conn:
             conn = self.dialect.begin_read_only(conn)
             if spec.table:
                 self._table(conn, spec.table)
             else:
-                query = (spec.request or "").strip().rstrip(";")
-                # The newline ends a "-- comment" the request may finish with, before the closing parenthesis.
-                conn.execute(sa.text(f"SELECT * FROM ({query}\n) AS previsio_check WHERE 1 = 0")).close()
+                query = check_request(spec.request or "", self.dialect.name)
+                self._check_request_role(conn)
+                _run(conn, wrapped_query(query, self.dialect.name, "previsio_check", no_rows=True))
+
+    #: Whether the connector's role is privileged, once asked (see :meth:`_check_request_role`).
+    _privileged_role: bool | None = None
+
+    def _check_request_role(self, conn: Connection) -> None:
+        """Refuse a request on a role that bypasses permissions or reaches the database server's files.
+
+        A request is SQL written by any editor of the project: on a PostgreSQL superuser (or a member of
+        ``pg_read_server_files``, ``pg_write_server_files`` or ``pg_execute_server_program``) or a MySQL
+        user with the SUPER or FILE privilege, one construct missed by the statement check would reach the
+        server's machine. Table datasources stay allowed on such roles.
+
+        Raises:
+            PrivilegedRole: The connector's role is privileged.
+        """
+        name = self.dialect.name
+        if name == "postgresql":
+            sql = PRIVILEGED_ROLE_SQL["postgresql"]
+            what = "a PostgreSQL superuser (or may read or write the server's files or run programs on it)"
+        elif name == "mysql":
+            sql = PRIVILEGED_ROLE_SQL["mysql"]
+            what = "a MySQL user with the SUPER or FILE privilege"
+        else:
+            return
+        if self._privileged_role is None:
+            self._privileged_role = bool(conn.exec_driver_sql(sql).scalar())
+        if self._privileged_role:
+            raise PrivilegedRole(
+                f"The connector's user is {what}: request datasources are refused on such a user, since "
+                "their SQL comes from any editor of the project. Connect as a user that may only read what "
+                "the request needs (table datasources stay allowed on this connector).",
+                {"field": "request"},
+            )
 
     @contextmanager
     def _adbc_errors(self) -> Iterator[None]:
@@ -793,6 +851,10 @@ class SQLDriver(TableWriterMixin, Driver):
 
         dialect = self.dialect
         assert isinstance(dialect, PostgresDialect)
+        query = self._source_query(spec)
+        if spec.request:
+            with self._connect(spec.database) as conn:
+                self._check_request_role(conn)
         handles: list[Any] = []
         try:
             with self._adbc_errors():
@@ -805,7 +867,7 @@ class SQLDriver(TableWriterMixin, Driver):
                 stmt = adbc_driver_manager.AdbcStatement(conn)
                 handles.append(stmt)
                 stmt.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(ADBC_BATCH_BYTES)})
-                stmt.set_sql_query(self._source_query(spec))
+                stmt.set_sql_query(query)
                 stream, _rows = stmt.execute_query()
                 source = pa.RecordBatchReader._import_from_c(stream.address)
             plans = [_adbc_field_plan(f) for f in source.schema]
@@ -834,15 +896,23 @@ class SQLDriver(TableWriterMixin, Driver):
         """Arrow types of the source's columns, from a query that returns no rows."""
         with self._connect(self._database_for(spec.database)) as conn:
             conn = self.dialect.begin_read_only(conn)
-            query = self._source_query(spec)
-            result = conn.execute(sa.text(f"SELECT * FROM ({query}) AS previsio_describe LIMIT 0"))
+            if spec.request:
+                query = check_request(spec.request, self.dialect.name)
+                self._check_request_role(conn)
+                sql = wrapped_query(query, self.dialect.name, "previsio_describe", no_rows=True)
+            else:
+                sql = f"SELECT * FROM {self._quoted_table(spec.table or '')} LIMIT 0"
+            result = _run(conn, sql)
             try:
                 return self.dialect.arrow_types(result.cursor)
             finally:
                 result.close()
 
     def _source_query(self, spec: SourceSpec) -> str:
+        """The SQL reading the source: a request is checked again (it may predate the check), then sent as
+        typed, alone: the databases refuse a second statement (see :mod:`.sql_guard`)."""
         if spec.request:  # a final newline: a "-- comment" ending the request must not eat what follows
+            check_request(spec.request, self.dialect.name)
             return spec.request.strip().rstrip(";") + "\n"
         return f"SELECT * FROM {self._quoted_table(spec.table or '')}"
 
@@ -944,9 +1014,12 @@ class SQLDriver(TableWriterMixin, Driver):
                     declared = [_sa_type_to_arrow(c.type) for c in table.columns]
                 else:  # DB-API values as sent: reflected types would make a MySQL DOUBLE a rounded Decimal
                     stmt = sa.select(*(sa.type_coerce(c, sa.types.NullType()) for c in table.columns))
+            streaming = conn.execution_options(stream_results=True, yield_per=batch_rows)
+            if spec.table:
+                result = streaming.execute(stmt)
             else:
-                stmt = sa.text(spec.request or "")
-            result = conn.execution_options(stream_results=True, yield_per=batch_rows).execute(stmt)
+                self._check_request_role(conn)
+                result = _run(streaming, self._source_query(spec))
             if not result.returns_rows:
                 raise InvalidSource("The request returns no rows.")
             names = _unique_names(list(result.keys()))

@@ -9,9 +9,11 @@ Every write is all or nothing, and goes through the database's bulk path:
   target's column types (after ``DELETE ... USING`` the rows of the same key, for ``upsert``).
 * **MySQL/MariaDB**: rows are encoded to CSV by Arrow and sent with ``LOAD DATA LOCAL INFILE`` (multi-row
   ``INSERT`` statements when the server refuses local files), in strict SQL mode, and any warning fails the
-  write. MySQL commits DDL implicitly, so ``replace`` (and a table that does not exist yet) fills a staging
-  table that ``RENAME TABLE`` swaps in atomically at the end; ``append`` and ``upsert`` into an existing
-  table run in one InnoDB transaction (``upsert`` through a ``TEMPORARY`` table).
+  write. The chunks go from memory through :class:`~.mysql_load.GuardedConnection`, which never sends a
+  file the server names. MySQL commits DDL implicitly, so ``replace`` (and a table that does not exist
+  yet) fills a staging table that ``RENAME TABLE`` swaps in atomically at the end; ``append`` and
+  ``upsert`` into an existing table run in one InnoDB transaction (``upsert`` through a ``TEMPORARY``
+  table).
 * **SQLite**: one ``BEGIN IMMEDIATE`` transaction, ``executemany``.
 
 A table created by an export takes the dataset's schema, each Arrow type mapped to a column type of the
@@ -25,17 +27,14 @@ Writes use their own sessions: the read paths open PostgreSQL sessions read-only
 from __future__ import annotations
 
 import contextlib
-import os
+import hashlib
 import re
-import sqlite3
-import tempfile
 import uuid
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import quote
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -43,7 +42,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql as sa_mysql
 from sqlalchemy.dialects import postgresql as sa_pg
 from sqlalchemy.dialects import sqlite as sa_sqlite
-from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 
 from ..errors import Invalid
@@ -61,6 +59,7 @@ from .base import (
     WriteMode,
     WriteResult,
 )
+from .sqlite_files import allowed_sqlite_file, connect_sqlite
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Dialect
@@ -466,27 +465,17 @@ class TableWriterMixin:
                 )
         return DestinationSpec(database=dest.database or None, table=dest.table)
 
-    def _check_sqlite_file(self) -> None:
-        """Refuse an SQLite file of the platform's own home, or its metadata database, to read or write.
+    def _check_sqlite_file(self) -> str:
+        """The resolved path of the connector's SQLite file, checked against the platform's policy.
 
-        Reading the metadata store would show every user's projects, token digests and encrypted secrets.
+        Reading the metadata store would show every user's projects, token digests and encrypted secrets;
+        see :func:`~previsio_sdk.server.drivers.sqlite_files.allowed_sqlite_file`.
+
+        Raises:
+            Invalid: A file of the platform (``unsafe_path``) or outside the allowed roots
+                (``root_not_allowed``).
         """
-        path = os.path.realpath(self.config.database or "")
-        own: list[str] = []
-        home = getattr(self.settings, "home", None)
-        if home is not None:
-            own.append(os.path.realpath(str(home)))
-        metadata = str(getattr(self.settings, "metadata_url", "") or "")
-        if metadata.startswith("sqlite"):
-            database = sa.engine.make_url(metadata).database
-            if database:
-                own.append(os.path.realpath(database))
-        if any(path == p or path.startswith(p.rstrip(os.sep) + os.sep) for p in own):
-            raise Invalid(
-                "The platform's own files cannot be used through a connector.",
-                {"field": "database"},
-                code="unsafe_path",
-            )
+        return allowed_sqlite_file(self.config.database or "", self.settings)
 
     def _split_table(self, name: str) -> tuple[str | None, str]:
         if "." in name and self.dialect.has_schemas:
@@ -495,15 +484,67 @@ class TableWriterMixin:
         return None, name
 
     def write(
-        self, dest: DestinationSpec, reader: pa.RecordBatchReader, mode: WriteMode, key: Sequence[str] | None
+        self,
+        dest: DestinationSpec,
+        reader: pa.RecordBatchReader,
+        mode: WriteMode,
+        key: Sequence[str] | None,
+        *,
+        job_id: str | None = None,
     ) -> WriteResult:
-        """Write the stream into the table of ``dest`` (see the module for how each database does it)."""
+        """Write the stream into the table of ``dest`` (see the module for how each database does it).
+
+        Staging tables are named after ``job_id`` (:func:`staging_name`) so that :meth:`discard_staging`
+        can remove them after the process running the write died.
+        """
         name = self.dialect.name
         if name == "postgresql":
-            return self._write_postgres(dest, reader, mode, key)
+            return self._write_postgres(dest, reader, mode, key, job_id)
         if name == "mysql":
-            return self._write_mysql(dest, reader, mode, key)
+            return self._write_mysql(dest, reader, mode, key, job_id)
         return self._write_sqlite(dest, reader, mode, key)
+
+    def discard_staging(self, dest: DestinationSpec, job_id: str) -> None:
+        """Drop the staging tables export ``job_id`` may have left (PostgreSQL and MySQL; SQLite's are
+        temporary). Tables that do not exist are no error.
+
+        Raises:
+            DriverError: The database cannot be reached.
+        """
+        names = [staging_name("previsio_stage", job_id), staging_name("previsio_old", job_id)]
+        database = dest.database or self.config.database
+        if self.dialect.name == "mysql":
+            import pymysql
+
+            q = sa_dialect("mysql").identifier_preparer.quote_identifier
+            con = self._mysql_connect(database)
+            try:
+                con.cursor().execute("DROP TABLE IF EXISTS " + ", ".join(q(n) for n in names))
+            except pymysql.Error as exc:
+                raise self._mysql_error(exc) from None
+            finally:
+                with contextlib.suppress(Exception):
+                    con.close()
+        elif self.dialect.name == "postgresql":
+            import adbc_driver_manager
+            import adbc_driver_postgresql
+
+            q = sa_dialect("postgresql").identifier_preparer.quote_identifier
+            schema, _table = self._split_table(dest.table or "")
+            prefix = f"{q(schema)}." if schema else ""
+            handles: list[Any] = []
+            try:
+                with self._adbc_write_errors(StreamTap()):
+                    handles.append(adbc_driver_postgresql.connect(self._pg_write_uri(database)))
+                    handles.append(adbc_driver_manager.AdbcConnection(handles[0]))
+                    stmt = adbc_driver_manager.AdbcStatement(handles[1])
+                    handles.append(stmt)
+                    stmt.set_sql_query("DROP TABLE IF EXISTS " + ", ".join(prefix + q(n) for n in names))
+                    stmt.execute_update()
+            finally:
+                for handle in reversed(handles):
+                    with contextlib.suppress(Exception):
+                        handle.close()
 
     # -- shared --------------------------------------------------------------------------------------------
     def _reflect(self, conn: Connection, table: str, schema: str | None) -> sa.Table | None:
@@ -564,42 +605,28 @@ class TableWriterMixin:
             cls = WriteFailed
         return cls(self.redact(_first_server_line(text)))
 
-    def _staging_name(self, prefix: str = "previsio_stage") -> str:
-        return f"{prefix}_{uuid.uuid4().hex[:12]}"
-
-    def _tmp_dir(self) -> str | None:
-        tmp = getattr(self.settings, "tmp_dir", None)
-        if tmp is None:
-            return None
-        Path(tmp).mkdir(parents=True, exist_ok=True)
-        return str(tmp)
-
     # -- PostgreSQL ----------------------------------------------------------------------------------------
     def _pg_write_uri(self, database: str | None) -> str:
-        """libpq URI of a writing session: UTC, not read-only, named so that an operator can find it."""
-        cfg = self.config
-        url = URL.create(
-            "postgresql",
-            username=cfg.username or None,
-            password=cfg.secrets.get("password") or None,
-            host=cfg.host,
-            port=cfg.port or 5432,
-            database=database or cfg.database or None,
-        )
+        """libpq conninfo of a writing session: UTC, not read-only, named so that an operator can find it."""
         options = "-c TimeZone=UTC"
         seconds = int(getattr(self, "query_timeout", 0) or 0)
         if seconds > 0:  # the platform's bound on statements (PREVISIO_QUERY_TIMEOUT_SECONDS) holds here too
             options += f" -c statement_timeout={seconds * 1000}"
-        params = {
-            "connect_timeout": str(self.connect_timeout),
-            "options": options,
-            "application_name": "previsio-export",
-        }
-        query = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
-        return f"{url.render_as_string(hide_password=False)}?{query}"
+        return libpq_conninfo(
+            self.config,
+            database,
+            connect_timeout=self.connect_timeout,
+            options=options,
+            app="previsio-export",
+        )
 
     def _write_postgres(
-        self, dest: DestinationSpec, reader: pa.RecordBatchReader, mode: WriteMode, key: Sequence[str] | None
+        self,
+        dest: DestinationSpec,
+        reader: pa.RecordBatchReader,
+        mode: WriteMode,
+        key: Sequence[str] | None,
+        job_id: str | None,
     ) -> WriteResult:
         import adbc_driver_manager
         import adbc_driver_postgresql
@@ -628,7 +655,7 @@ class TableWriterMixin:
         dialect = sa_dialect("postgresql")
         q = dialect.identifier_preparer.quote_identifier
         qualified = f"{q(schema)}.{q(table)}"
-        stage = self._staging_name()
+        stage = staging_name("previsio_stage", job_id)
         # The staging table's columns have plain positional names: ADBC's ingestion does not find a column
         # whose name holds some characters ("50%"), and the rename below gives each its real name.
         pos = {p.name: f"c{i}" for i, p in enumerate(plans)}
@@ -670,6 +697,7 @@ class TableWriterMixin:
                     columns = [sa.Column(pos[p.name], p.sql) for p in plans]
                     if target is None or mode is WriteMode.replace:
                         staged = sa.Table(stage, sa.MetaData(), *columns, schema=schema)
+                        run(f"DROP TABLE IF EXISTS {q(schema)}.{q(stage)}")  # this export's, if run before
                         run(str(sa.schema.CreateTable(staged).compile(dialect=dialect)))
                         ingest(temporary=False)
                         staged_name = f"{q(schema)}.{q(stage)}"
@@ -746,10 +774,12 @@ class TableWriterMixin:
     def _mysql_connect(self, database: str | None) -> Any:
         import pymysql
 
+        from .mysql_load import GuardedConnection
+
         cfg = self.config
         with self._write_errors():
             try:
-                return pymysql.connect(
+                return GuardedConnection(
                     host=cfg.host,
                     port=cfg.port or 3306,
                     user=cfg.username or "",
@@ -780,7 +810,12 @@ class TableWriterMixin:
         return WriteFailed(self.redact(text))
 
     def _write_mysql(
-        self, dest: DestinationSpec, reader: pa.RecordBatchReader, mode: WriteMode, key: Sequence[str] | None
+        self,
+        dest: DestinationSpec,
+        reader: pa.RecordBatchReader,
+        mode: WriteMode,
+        key: Sequence[str] | None,
+        job_id: str | None,
     ) -> WriteResult:
         import pymysql
 
@@ -795,7 +830,7 @@ class TableWriterMixin:
         wire = pa.schema([pa.field(p.name, p.wire) for p in plans])
         tap = StreamTap()
         con = self._mysql_connect(database)
-        stage = self._staging_name()
+        stage = staging_name("previsio_stage", job_id)
         staged_permanent = False
         try:
             with self._write_errors(tap):
@@ -805,12 +840,13 @@ class TableWriterMixin:
                         staged = sa.Table(
                             stage, sa.MetaData(), *columns, mysql_engine="InnoDB", mysql_charset="utf8mb4"
                         )
+                        cur.execute(f"DROP TABLE IF EXISTS {q(stage)}")  # this export's, if it ran before
                         cur.execute(str(sa.schema.CreateTable(staged).compile(dialect=dialect)))
                         staged_permanent = True
                         self._mysql_load(con, stage, [p.name for p in plans], wire, reader, tap)
                         con.commit()
                         if target is not None:
-                            old = self._staging_name("previsio_old")
+                            old = staging_name("previsio_old", job_id)
                             cur.execute(f"RENAME TABLE {q(table)} TO {q(old)}, {q(stage)} TO {q(table)}")
                             staged_permanent = False
                             with contextlib.suppress(pymysql.Error):
@@ -892,19 +928,12 @@ class TableWriterMixin:
         if not (self.mysql_load_data and _local_infile_allowed(cur)):
             self._mysql_insert(con, table, names, stream)
             return
-        fd, path = tempfile.mkstemp(prefix="previsio-load-", suffix=".csv", dir=self._tmp_dir())
-        os.close(fd)
-        try:
-            # The next chunk is encoded (Arrow, releasing the GIL) while the server loads this one.
-            for chunk in read_ahead(
-                _csv_chunks(stream, LOAD_DATA_CHUNK_BYTES), name="previsio-export-encode"
-            ):
-                with open(path, "wb") as fh:
-                    fh.write(chunk)
-                cur.execute(f"LOAD DATA LOCAL INFILE {con.escape(path)} {statement_tail}")
-                _raise_warnings(con, cur)
-        finally:
-            Path(path).unlink(missing_ok=True)
+        # The file name is not read: the connection answers the server's request with the chunk itself.
+        statement = f"LOAD DATA LOCAL INFILE 'previsio-export.csv' {statement_tail}"
+        # The next chunk is encoded (Arrow, releasing the GIL) while the server loads this one.
+        for chunk in read_ahead(_csv_chunks(stream, LOAD_DATA_CHUNK_BYTES), name="previsio-export-encode"):
+            con.load_data_local(cur, statement, chunk)
+            _raise_warnings(con, cur)
 
     def _mysql_insert(self, con: Any, table: str, names: list[str], stream: pa.RecordBatchReader) -> None:
         """Multi-row INSERTs (pymysql folds ``executemany`` into ``INSERT ... VALUES (...), (...)``)."""
@@ -935,17 +964,11 @@ class TableWriterMixin:
         tap = StreamTap()
         stream = cast_stream(reader, wire, tap)
         with self._write_errors(tap):
-            self._check_sqlite_file()
-            if not Path(path).is_file():
+            real = self._check_sqlite_file()
+            if not Path(real).is_file():
                 raise SourceNotFound(f"The SQLite database {path!r} does not exist.")
-            con = sqlite3.connect(
-                f"file:{quote(path)}?mode=rw",
-                uri=True,
-                isolation_level=None,
-                timeout=self.connect_timeout,
-                check_same_thread=False,
-            )
-            stage_name = self._staging_name()
+            con = connect_sqlite(real, read_only=False, timeout=self.connect_timeout, isolation_level=None)
+            stage_name = staging_name("previsio_stage", None)
             stage = f"temp.{q(stage_name)}"
             upsert = target is not None and mode is WriteMode.upsert
             try:
@@ -1104,6 +1127,43 @@ def _local_infile_allowed(cur: Any) -> bool:
     cur.execute("SELECT @@local_infile")
     row = cur.fetchone()
     return bool(row) and str(row[0]).upper() in ("1", "ON")
+
+
+def libpq_conninfo(config: Any, database: str | None, *, connect_timeout: int, options: str, app: str) -> str:
+    """A libpq ``key='value'`` connection string (not a URL: nothing is percent-encoded).
+
+    Every value is single-quoted with backslashes and quotes escaped, as libpq reads them, so a password
+    holding spaces, ``+``, ``%``, ``@``, ``/``, quotes or backslashes reaches the server as it is.
+    """
+    params = {
+        "host": config.host,
+        "port": config.port or 5432,
+        "user": config.username or None,
+        "password": config.secrets.get("password") or None,
+        "dbname": database or config.database or None,
+        "connect_timeout": connect_timeout,
+        "options": options,
+        "application_name": app,
+    }
+    return " ".join(f"{k}={_conninfo_value(str(v))}" for k, v in params.items() if v is not None)
+
+
+def _conninfo_value(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def staging_name(prefix: str, job_id: str | None) -> str:
+    """A write's staging table name: ``<prefix>_<16 hex digits of the export id>`` (random without one).
+
+    Derived from the export's id, so that the tables of an interrupted export can be found and dropped
+    (:meth:`TableWriterMixin.discard_staging`) and a second run of the same export reuses, not adds, one.
+    """
+    if job_id is None:
+        return f"{prefix}_{uuid.uuid4().hex[:16]}"
+    digits = re.sub(r"[^0-9a-f]", "", job_id.lower())
+    if len(digits) < 16:
+        digits = hashlib.sha256(job_id.encode()).hexdigest()
+    return f"{prefix}_{digits[:16]}"
 
 
 def _identifier_size(name: str, dialect: str) -> int:

@@ -107,7 +107,13 @@ class JSONLinesDirectoryDriver(Driver):
         return DestinationSpec(path=safe_relative_path(dest.path, allow_empty=False))
 
     def write(
-        self, dest: DestinationSpec, reader: pa.RecordBatchReader, mode: WriteMode, key: Sequence[str] | None
+        self,
+        dest: DestinationSpec,
+        reader: pa.RecordBatchReader,
+        mode: WriteMode,
+        key: Sequence[str] | None,
+        *,
+        job_id: str | None = None,
     ) -> WriteResult:
         target = self._file(dest.path)
         if mode is WriteMode.safe and target.exists():
