@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -42,6 +42,12 @@ class Settings(BaseSettings):
         share_dataset_files: Tell callers where a dataset's Parquet file is on the platform's disk, so an SDK
             on the same machine reads it in place instead of downloading it. On for the embedded local
             platform (one user, one machine); off by default for ``previsio serve``.
+        deny_private_networks: Refuse connections of connectors to loopback, private, link-local, shared,
+            multicast and reserved addresses (checked after DNS resolution, at every connection and redirect;
+            see :mod:`previsio_sdk.server.netguard`). On for ``previsio serve``; off for the embedded local
+            platform unless this variable is set.
+        allowed_networks: Networks connectors may reach even so, as CIDRs in a JSON list:
+            ``PREVISIO_ALLOWED_NETWORKS='["10.1.0.0/16", "fd00:1::/64"]'``.
     """
 
     model_config = SettingsConfigDict(env_prefix="PREVISIO_", extra="ignore")
@@ -61,6 +67,15 @@ class Settings(BaseSettings):
     connect_timeout: int = 10
     local_roots: list[Path] = Field(default_factory=list)
     share_dataset_files: bool = False
+    deny_private_networks: bool = True
+    allowed_networks: list[str] = Field(default_factory=list)
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        from .netguard import parse_networks
+
+        return [str(n) for n in parse_networks(value)]
 
     @property
     def datasets_dir(self) -> Path:

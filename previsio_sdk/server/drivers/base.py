@@ -235,6 +235,50 @@ class Driver(abc.ABC):
         """
         return None
 
+    # -- network -------------------------------------------------------------------------------------------
+    @classmethod
+    def destination(cls, config: ConnectorConfig) -> tuple[Any, ...]:
+        """Where this connector's secrets are sent: a connector whose destination changes loses them.
+
+        The host, the port and the dialect; drivers add what else decides who receives the secrets (the
+        pinned host key of SFTP, TLS of FTP).
+        """
+        return (config.driver, (config.host or "").lower(), config.port)
+
+    def network_address(self) -> tuple[str, int] | None:
+        """The host and port this connector connects to; None for one that reaches no network."""
+        if not self.config.host:
+            return None
+        return self.config.host, self.config.port or 0
+
+    def check_network(self) -> None:
+        """Refuse, before the connector is stored, a host that is or resolves to a denied address.
+
+        A name that does not resolve yet is accepted: :meth:`connect_address` checks again at each connection.
+
+        Raises:
+            AddressNotAllowed: The platform's network policy denies the host (see :mod:`..netguard`).
+        """
+        from ..netguard import check_host_early
+
+        target = self.network_address()
+        if target is not None:
+            check_host_early(target[0], target[1], self.settings)
+
+    def connect_address(self, host: str, port: int) -> str:
+        """The address to open a connection to for ``host``: resolved once and checked against the policy.
+
+        Connecting to this address rather than to the name leaves no window for the name to resolve
+        elsewhere between the check and the connection.
+
+        Raises:
+            AddressNotAllowed: ``host`` is or resolves to a denied address.
+            ConnectionFailed: The name does not resolve.
+        """
+        from ..netguard import connect_address
+
+        return connect_address(host, port, self.settings)
+
     def normalize_source(self, spec: SourceSpec) -> SourceSpec:
         """Check and normalise a datasource definition before it is stored (no remote call).
 

@@ -261,6 +261,7 @@ class FileDriver(Driver):
         except Invalid:
             raise
         except Exception as exc:  # noqa: BLE001 - backends raise their own classes (paramiko, botocore, aiohttp)
+            _raise_wrapped_driver_error(exc)
             if isinstance(exc, _BUGS) and self.classify(exc) is None:
                 raise  # a bug, reported as one (internal_error), not disguised as a remote failure
             cls, message = self._classify(exc)
@@ -396,6 +397,7 @@ class FileDriver(Driver):
         try:
             return fs.info(full)
         except FileNotFoundError as exc:
+            _raise_wrapped_driver_error(exc)
             cls, message = self._classify(exc)
             if cls is SourceNotFound:
                 message = f"No file {rel!r}{self._where(spec)}."
@@ -600,6 +602,7 @@ class FileDriver(Driver):
         except Exception as exc:  # noqa: BLE001 - backends raise their own classes
             if tap is not None and tap.error is not None:
                 raise tap.error from None
+            _raise_wrapped_driver_error(exc)
             if isinstance(exc, _BUGS) and self.classify(exc) is None:
                 raise
             cls, message = self._classify(exc)
@@ -611,6 +614,17 @@ class FileDriver(Driver):
             elif cls is not AuthenticationFailed and cls is not ConnectionFailed:
                 cls = WriteFailed
             raise cls(self.redact(message)) from None
+
+
+def _raise_wrapped_driver_error(exc: BaseException) -> None:
+    """Raise the driver error (a refused address) that a filesystem wrapped in its own exception, if any.
+
+    fsspec turns any failure of a lookup into ``FileNotFoundError``; the network guard's refusal, raised
+    inside the connection, must reach the caller as what it is.
+    """
+    for err in _chain(exc):
+        if isinstance(err, DriverError):
+            raise err from None
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

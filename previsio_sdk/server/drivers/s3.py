@@ -3,7 +3,9 @@
 ``host`` is the endpoint URL of an S3-compatible store; without it the connector reaches AWS. ``username`` and
 ``password`` are the access key id and the secret key; without them requests are anonymous: the platform never
 falls back to credentials of its own (environment, instance profile). A datasource names its ``bucket``; its
-``path`` is a key (or a glob of keys) in it.
+``path`` is a key (or a glob of keys) in it. Every connection to the endpoint goes to an address the
+platform's network policy allows (:mod:`..netguard`), checked after resolution by aiohttp's resolver and
+again on each socket opened.
 
 S3 has no rename: an export writes its object directly under the final key, as a multipart upload that
 becomes visible only when it is completed, after the last byte; a failed export aborts the upload and leaves
@@ -96,6 +98,8 @@ class S3Driver(FileDriver):
     def filesystem(self) -> Any:
         import s3fs
 
+        from ..netguard import aiohttp_connector_args
+
         options = self.config.options
         key = self.config.username or None
         client_kwargs: dict[str, Any] = {}
@@ -108,6 +112,9 @@ class S3Driver(FileDriver):
         }
         if options.get("addressing_style"):
             config_kwargs["s3"] = {"addressing_style": options["addressing_style"]}
+        # Every connection (the endpoint, a redirect to another region's) resolves and opens its socket
+        # through the network guard.
+        config_kwargs["connector_args"] = aiohttp_connector_args(self.settings)
         fs = s3fs.S3FileSystem(
             anon=key is None,
             key=key,
@@ -122,6 +129,12 @@ class S3Driver(FileDriver):
         )
         fs.retries = 2
         return fs
+
+    def network_address(self) -> tuple[str, int] | None:
+        parts = urlsplit(self.config.host or "")
+        if not parts.hostname:
+            return None  # AWS: its endpoints are public
+        return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
 
     def root(self, fs: Any, bucket: str | None) -> str:
         if not bucket:

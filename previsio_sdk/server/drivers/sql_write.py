@@ -433,6 +433,8 @@ class TableWriterMixin:
 
         def redact(self, text: str) -> str: ...
 
+        def host_address(self) -> str | None: ...
+
         def _connect(self, database: str | None = None) -> contextlib.AbstractContextManager[Connection]: ...
 
     def normalize_destination(
@@ -594,6 +596,7 @@ class TableWriterMixin:
             "connect_timeout": str(self.connect_timeout),
             "options": options,
             "application_name": "previsio-export",
+            "hostaddr": self.host_address() or "",  # the address the network guard checked
         }
         query = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
         return f"{url.render_as_string(hide_password=False)}?{query}"
@@ -750,7 +753,7 @@ class TableWriterMixin:
         with self._write_errors():
             try:
                 return pymysql.connect(
-                    host=cfg.host,
+                    host=self.host_address(),  # the address the network guard checked
                     port=cfg.port or 3306,
                     user=cfg.username or "",
                     password=cfg.secrets.get("password") or "",
