@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from typing import Any, ClassVar, TypeVar
-from urllib.parse import quote, quote_plus
 
 import pyarrow as pa
 
@@ -181,16 +180,25 @@ class WriteFailed(DriverError):
 MIN_REDACTED_LENGTH = 4
 
 
-def redact(text: str, secrets: dict[str, Any]) -> str:
-    """Return ``text`` with every secret value (raw or URL-quoted) replaced by ``***``."""
+def redact(text: str, secrets: dict[str, Any], username: str | None = None) -> str:
+    """Return ``text`` with every secret value replaced by ``***``, in every encoded form a library may echo.
+
+    The forms are those of :func:`~previsio_sdk.server.logs.secret_forms`: raw, percent-encoded (any hex
+    case, ``+`` or ``%20`` for spaces), JSON-escaped, conninfo-quoted, and base64 (with ``username``, of
+    ``username:secret``, as in an HTTP basic ``Authorization`` header).
+    """
+    from ..logs import secret_forms
+
+    forms: set[str] = set()
     for value in secrets.values():
         if not value or not isinstance(value, str):
             continue
         if text == value:
             return "***"
-        for form in sorted({value, quote(value, safe=""), quote_plus(value)}, key=len, reverse=True):
-            if len(form) >= MIN_REDACTED_LENGTH:
-                text = text.replace(form, "***")
+        if len(value) >= MIN_REDACTED_LENGTH:
+            forms |= secret_forms(value, username)
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, "***")
     return text
 
 
@@ -376,7 +384,7 @@ class Driver(abc.ABC):
 
     def redact(self, text: str) -> str:
         """Remove this connector's secrets from ``text``."""
-        return redact(text, self.config.secrets)
+        return redact(text, self.config.secrets, self.config.username)
 
 
 class StreamTap:
