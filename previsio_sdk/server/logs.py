@@ -2,8 +2,9 @@
 
 Two guards: the libraries that log credentials or whole requests at debug level (botocore prints signed
 request headers, SQLAlchemy the parameters of every statement) are held at WARNING whatever the platform's
-level; and every handler gets a :class:`RedactingFilter` that masks bearer tokens, ``password=``-style pairs,
-credentials in URLs, and every connector secret this process has encrypted or decrypted.
+level; and every handler gets a :class:`RedactingFilter` that masks bearer and basic credentials,
+``password=``-style pairs, credentials in URLs, and every connector secret this process has encrypted or
+decrypted.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ QUIET_LOGGERS = (
 MASK = "***"
 _PATTERNS = [
     (re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"), r"\1" + MASK),
+    (re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/]{6,}=*"), r"\1" + MASK),
     (re.compile(r"pvo_[A-Za-z0-9_\-]{8,}"), "pvo_" + MASK),
     (
         re.compile(

@@ -12,6 +12,7 @@ need random access, are first copied to a temporary file of the platform.
 
 from __future__ import annotations
 
+import base64
 from contextlib import AbstractContextManager
 from typing import IO, Any, ClassVar
 from urllib.parse import quote, urlsplit
@@ -131,11 +132,13 @@ class HTTPDriver(FileDriver):
 
     def authorization(self) -> str | None:
         """The ``Authorization`` header of this connector's credentials (basic or bearer); None without."""
-        import aiohttp
-
         if self.config.username:
-            password = self.config.secrets.get("password", "")
-            return str(aiohttp.BasicAuth(self.config.username, password).encode())
+            pair = f"{self.config.username}:{self.config.secrets.get('password', '')}"
+            try:
+                raw = pair.encode("latin-1")  # what aiohttp's BasicAuth sent
+            except UnicodeEncodeError:
+                raw = pair.encode("utf-8")
+            return f"Basic {base64.b64encode(raw).decode('ascii')}"
         if self.config.secrets.get("token"):
             return f"Bearer {self.config.secrets['token']}"
         return None
