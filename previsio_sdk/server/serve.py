@@ -74,7 +74,10 @@ def serve(
     token_file = settings.home / ADMIN_TOKEN_FILE
     if platform.admin_token and not local:
         if settings.bootstrap_token is not None:  # the operator chose it: nothing of it is printed
-            print(f"Admin user created with the token of PREVISIO_BOOTSTRAP_TOKEN (saved in {token_file}).")
+            print(
+                f"Admin user created with the token of PREVISIO_BOOTSTRAP_TOKEN (saved in {token_file}).",
+                flush=True,
+            )
         else:
             print(f"Admin token (shown once, also saved in {token_file}): {platform.admin_token}", flush=True)
     state_path = settings.home / LOCAL_STATE_FILE

@@ -16,6 +16,7 @@ same new key may both succeed, the last one winning.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -45,6 +46,19 @@ def check_bucket(bucket: str, field: str = "bucket") -> str:
     if not _BUCKET.match(bucket) or ".." in bucket:
         raise Invalid(f"{bucket!r} is not a bucket name.", {"field": field}, code="unsafe_path")
     return bucket
+
+
+@functools.lru_cache(maxsize=1)
+def _takes_socket_factory() -> bool:
+    """Whether this aiobotocore passes ``socket_factory`` to aiohttp (newer releases do)."""
+    from aiobotocore.config import AioConfig
+    from botocore.exceptions import ParamValidationError
+
+    try:
+        AioConfig(connector_args={"socket_factory": None})
+    except (ParamValidationError, TypeError):
+        return False
+    return True
 
 
 @register("s3")
@@ -113,8 +127,15 @@ class S3Driver(FileDriver):
         if options.get("addressing_style"):
             config_kwargs["s3"] = {"addressing_style": options["addressing_style"]}
         # Every connection (the endpoint, a redirect to another region's) resolves and opens its socket
-        # through the network guard.
-        config_kwargs["connector_args"] = aiohttp_connector_args(self.settings)
+        # through the network guard. aiohttp does not resolve a literal address: the endpoint is checked here
+        # too, for aiobotocore releases that take no socket factory.
+        target = self.network_address()
+        if target is not None:
+            self.connect_address(*target)
+        connector_args = aiohttp_connector_args(self.settings)
+        if not _takes_socket_factory():
+            connector_args.pop("socket_factory")
+        config_kwargs["connector_args"] = connector_args
         fs = s3fs.S3FileSystem(
             anon=key is None,
             key=key,
