@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -36,6 +37,7 @@ import previsio_sdk as pio
 CSV = b"id,name\n1,a\n2,b\n"
 HTTP_PASSWORD = "http-Secret-7731"
 BEARER_TOKEN = "bearer-Secret-5512"
+FTP_PASV_PASSWORD = "ftp-Secret-2290"
 
 
 class Recorder:
@@ -295,3 +297,54 @@ def test_an_operator_supplied_bootstrap_token_is_not_printed(guarded: RunningPla
     log = guarded.log_text()
     assert "PREVISIO_BOOTSTRAP_TOKEN" in log
     assert guarded.token not in log and guarded.token[:12] not in log
+
+
+def test_ftp_data_connections_go_to_the_control_peer(tmp_path: Path) -> None:
+    """An FTP server whose PASV replies name another address (127.0.0.2) cannot aim the data connections
+    there: the driver connects them to the control connection's peer, and reads the file."""
+    from ftplib import FTP
+
+    from pyftpdlib.authorizers import DummyAuthorizer
+    from pyftpdlib.handlers import FTPHandler
+    from pyftpdlib.servers import ThreadedFTPServer
+
+    from previsio_sdk.server.drivers import ConnectorConfig, SourceSpec, driver_class
+
+    (tmp_path / "data.csv").write_bytes(CSV)
+    authorizer = DummyAuthorizer()
+    authorizer.add_user("reader", FTP_PASV_PASSWORD, str(tmp_path), perm="elr")
+    handler = type(
+        "PasvHandler", (FTPHandler,), {"authorizer": authorizer, "masquerade_address": "127.0.0.2"}
+    )
+    server = ThreadedFTPServer(("127.0.0.1", 0), handler)
+    port = server.socket.getsockname()[1]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"timeout": 0.5}, daemon=True)
+    thread.start()
+    try:
+        trusting = FTP()
+        trusting.connect("127.0.0.1", port, timeout=5)
+        trusting.login("reader", FTP_PASV_PASSWORD)
+        trusting.trust_server_pasv_ipv4_address = True  # what the driver must not do
+        with pytest.raises(OSError):
+            trusting.nlst()
+        trusting.close()
+        settings = SimpleNamespace(
+            deny_private_networks=True, allowed_networks=["127.0.0.1/32"], tmp_dir=tmp_path
+        )
+        cls = driver_class("ftp")
+        config = cls.normalize_config(
+            ConnectorConfig(
+                type="ftp",
+                host="127.0.0.1",
+                port=port,
+                username="reader",
+                secrets={"password": FTP_PASV_PASSWORD},
+            )
+        )
+        driver = cls(config, settings=settings)
+        assert driver.test()
+        with driver.open_reader(SourceSpec(path="data.csv"), batch_rows=10) as reader:
+            assert reader.read_all().num_rows == 2
+    finally:
+        server.close_all()
+        thread.join(5)
