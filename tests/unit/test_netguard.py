@@ -286,3 +286,29 @@ def test_configuration_errors_hide_url_passwords_and_secret_settings() -> None:
     for secret in ("s3cret+pw", "s3cret%2Bpw", "pvo_bootstrap1", "other-secret"):
         assert secret not in masked
     assert "postgresql://u:***@db/x" in masked
+
+
+@pytest.mark.parametrize(
+    ("kind", "host"),
+    [
+        ("http", "ftp://u:s3cret-pw@files.test/x"),
+        ("http", "http://u:s3cret-pw@files.test:99999"),
+        ("s3", "ftp://AK:s3cret-pw@s3.test"),
+        ("s3", "http://AK:s3cret-pw@s3.test:0x10"),
+        ("ftp", "http://u:s3cret-pw@files.test"),
+        ("sftp", "sftp://u:s3cret-pw@files.test:notaport"),
+        ("sftp", "u:s3cret-pw@files.test/path"),
+        ("sql", "u:s3cret-pw@db.test"),
+    ],
+)
+def test_a_host_holding_credentials_is_refused_without_echoing_them(kind: str, host: str) -> None:
+    """A host or URL with user:password@ is refused before any message quotes it (whatever else is wrong)."""
+    from previsio_sdk.server.errors import Invalid
+
+    cls = driver_class(kind)
+    with pytest.raises(Invalid) as info:
+        cls.normalize_config(
+            ConnectorConfig(type=kind, host=host, driver="postgresql" if kind == "sql" else None)
+        )
+    assert "s3cret" not in info.value.message and "s3cret" not in json.dumps(info.value.details)
+    assert info.value.details == {"field": "host"}

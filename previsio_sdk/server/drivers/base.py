@@ -175,6 +175,19 @@ class WriteFailed(DriverError):
     code_name = "write_failed"
 
 
+def refuse_credentials_in_host(host: str | None, message: str) -> None:
+    """Refuse a host or URL that holds ``user:password@``, before any message quotes it back.
+
+    Raises:
+        Invalid: ``host`` holds credentials; ``message`` (which must not quote it) says where to give them.
+    """
+    authority = (host or "").strip().split("://", 1)[-1]
+    for end in "/?#":
+        authority = authority.split(end, 1)[0]
+    if "@" in authority:
+        raise Invalid(message, {"field": "host"})
+
+
 #: Secrets shorter than this are not searched for inside messages: replacing every "x" of a message would
 #: destroy it while protecting nothing (a one-letter password is guessed faster than read).
 MIN_REDACTED_LENGTH = 4

@@ -45,6 +45,7 @@ from .base import (
     WriteFailed,
     WriteMode,
     WriteResult,
+    refuse_credentials_in_host,
 )
 
 #: Exceptions that mean a bug here rather than a remote failure.
@@ -103,6 +104,9 @@ def parse_host(host: str | None, port: int | None, schemes: tuple[str, ...]) -> 
     if not host:
         return None, port
     host = host.strip()
+    refuse_credentials_in_host(
+        host, "Give the user name and password as username= and password=, not in the host."
+    )
     parsed = urlsplit(host if "://" in host else f"//{host}")
     if "://" in host and parsed.scheme.lower() not in schemes:
         raise Invalid(f"The host {host!r} is not a {' or '.join(schemes)} address.", {"field": "host"})

@@ -26,6 +26,7 @@ from .base import (
     SourceNotFound,
     TestOutcome,
     WriteMode,
+    refuse_credentials_in_host,
     register,
 )
 from .files import FileDriver, _chain, _raise_wrapped_driver_error
@@ -76,6 +77,9 @@ class HTTPDriver(FileDriver):
                 "An HTTP connector needs host= its base URL, such as https://files.example.com/data.",
                 {"field": "host"},
             )
+        refuse_credentials_in_host(
+            base, "Give the user name and password as username= and password=, not in the URL."
+        )
         parts = urlsplit(base if "://" in base else f"https://{base}")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise Invalid(f"The base URL {base!r} must be an http or https URL.", {"field": "host"})

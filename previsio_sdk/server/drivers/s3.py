@@ -32,6 +32,7 @@ from .base import (
     DestinationExists,
     DriverError,
     WriteMode,
+    refuse_credentials_in_host,
     register,
 )
 from .files import FileDriver, normalize_root
@@ -73,6 +74,9 @@ class S3Driver(FileDriver):
         host = (config.host or "").strip() or None
         port = config.port
         if host:
+            refuse_credentials_in_host(
+                host, "Give the access key as username= and the secret as password=, not in the URL."
+            )
             url = host if "://" in host else f"https://{host}"
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
