@@ -183,6 +183,13 @@ def test_literal_addresses_are_checked_without_resolution(literal: str, no_conne
         checked_addresses(literal, 80, DENY)
 
 
+@pytest.mark.parametrize("host", ["2130706433", "0x7f000001", "127.1", "0177.0.0.1", "localhost"])
+def test_other_spellings_of_loopback_are_refused(host: str, no_connection: list[Any]) -> None:
+    """Decimal, hex, short and octal spellings of 127.0.0.1 are judged by what the system resolves them to."""
+    with pytest.raises(AddressNotAllowed):
+        checked_addresses(host, 80, DENY)
+
+
 def _driver(kind: str, host: str, **extra: Any) -> Any:
     cls = driver_class(kind)
     return cls(cls.normalize_config(ConnectorConfig(type=kind, host=host, **extra)), settings=DENY)
