@@ -23,6 +23,8 @@ from typing import Any
 
 import pytest
 from conftest import (
+    MY_PORT,
+    MY_SUPERUSER,
     PG_HOST,
     PG_PORT,
     PG_SCRAM_PASSWORD,
@@ -348,3 +350,64 @@ def test_ftp_data_connections_go_to_the_control_peer(tmp_path: Path) -> None:
     finally:
         server.close_all()
         thread.join(5)
+
+
+def _real_driver(kind: str, servers: Any, settings: Any, host: str) -> Any:
+    """A driver of ``kind`` for the suite's real server of that kind, reached through ``host``."""
+    from previsio_sdk.server.drivers import ConnectorConfig, driver_class
+
+    if kind == "ftp":
+        f = servers.ftp
+        config = ConnectorConfig(
+            type="ftp", host=host, port=f.port, username=f.username, secrets={"password": f.password}
+        )
+    elif kind == "sftp":
+        t = servers.sftp
+        config = ConnectorConfig(
+            type="sftp", host=host, port=t.port, username=t.username, secrets={"password": t.password}
+        )
+    elif kind == "s3":
+        b = servers.s3
+        endpoint = b.endpoint.replace("127.0.0.1", host)
+        config = ConnectorConfig(
+            type="s3", host=endpoint, username=b.access_key, secrets={"password": b.secret_key},
+            options={"region": "us-east-1", "bucket": b.bucket},
+        )  # fmt: skip
+    elif kind == "http":
+        h = servers.http
+        config = ConnectorConfig(
+            type="http", host=h.url.replace("127.0.0.1", host), username=h.username,
+            secrets={"password": h.password},
+        )  # fmt: skip
+    elif kind == "postgresql":
+        config = ConnectorConfig(
+            type="sql", driver="postgresql", host=host, port=PG_PORT, username=PG_SCRAM_USER,
+            secrets={"password": PG_SCRAM_PASSWORD}, database="postgres",
+        )  # fmt: skip
+    else:
+        config = ConnectorConfig(type="sql", driver="mysql", host=host, port=MY_PORT, username=MY_SUPERUSER)
+    cls = driver_class(config.type)
+    return cls(cls.normalize_config(config), settings=settings)
+
+
+@pytest.mark.parametrize("kind", ["ftp", "sftp", "s3", "http", "postgresql", "mysql"])
+def test_real_servers_in_an_allowed_network_are_reached(
+    kind: str, tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """With the guard on, each connector type reaches the suite's real server when 127.0.0.1/32 is allowed
+    (through the checked address), and is refused with address_not_allowed, by name too, when it is not."""
+    from fileservers import session_file_servers
+
+    servers = session_file_servers(tmp_path_factory.getbasetemp())
+    allowed = SimpleNamespace(
+        deny_private_networks=True,
+        allowed_networks=["127.0.0.1/32"],
+        tmp_dir=tmp_path,
+        query_timeout_seconds=0,
+    )
+    denied = SimpleNamespace(**{**vars(allowed), "allowed_networks": []})
+    outcome = _real_driver(kind, servers, allowed, "127.0.0.1").test()
+    assert outcome.ok, outcome.message
+    for host in ("127.0.0.1", "localhost"):
+        outcome = _real_driver(kind, servers, denied, host).test()
+        assert (outcome.ok, outcome.code) == (False, "address_not_allowed"), outcome.message
