@@ -68,6 +68,7 @@ DENIED_NETWORKS: tuple[tuple[IPNetwork, str], ...] = tuple(
 )
 
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT, IPv4-translated
 _COMPATIBLE = ipaddress.ip_network("::/96")
 
 
@@ -80,8 +81,8 @@ class AddressNotAllowed(DriverError):
 def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
     """The IPv4 address an IPv6 address carries, in the forms a stack may route to it; None otherwise.
 
-    IPv4-mapped (``::ffff:a.b.c.d``), IPv4-compatible (``::a.b.c.d``), NAT64 (``64:ff9b::a.b.c.d``), 6to4
-    (``2002:AABB:CCDD::``) and Teredo (the client address).
+    IPv4-mapped (``::ffff:a.b.c.d``), IPv4-translated (``::ffff:0:a.b.c.d``), IPv4-compatible
+    (``::a.b.c.d``), NAT64 (``64:ff9b::a.b.c.d``), 6to4 (``2002:AABB:CCDD::``) and Teredo (the client).
     """
     if not isinstance(address, ipaddress.IPv6Address):
         return None
@@ -91,7 +92,7 @@ def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
         return address.sixtofour
     if address.teredo is not None:
         return address.teredo[1]
-    if address in _NAT64 or (address in _COMPATIBLE and int(address) > 1):
+    if address in _NAT64 or address in _TRANSLATED or (address in _COMPATIBLE and int(address) > 1):
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return None
 

@@ -62,6 +62,7 @@ DENY = SimpleNamespace(deny_private_networks=True, allowed_networks=[], tmp_dir=
         ("::ffff:127.0.0.1", "loopback"),  # IPv4-mapped
         ("::ffff:169.254.169.254", "link-local (cloud metadata)"),
         ("::127.0.0.1", "loopback"),  # IPv4-compatible
+        ("::ffff:0:a9fe:a9fe", "link-local (cloud metadata)"),  # IPv4-translated (SIIT)
         ("::10.0.0.5", "private"),
         ("64:ff9b::a00:5", "private"),  # NAT64 of 10.0.0.5
         ("64:ff9b::7f00:1", "loopback"),  # NAT64 of 127.0.0.1
