@@ -308,7 +308,8 @@ def test_ftp_data_connections_go_to_the_control_peer(tmp_path: Path) -> None:
 
     from pyftpdlib.authorizers import DummyAuthorizer
     from pyftpdlib.handlers import FTPHandler
-    from pyftpdlib.servers import ThreadedFTPServer
+    from pyftpdlib.ioloop import IOLoop
+    from pyftpdlib.servers import FTPServer
 
     from previsio_sdk.server.drivers import ConnectorConfig, SourceSpec, driver_class
 
@@ -318,7 +319,9 @@ def test_ftp_data_connections_go_to_the_control_peer(tmp_path: Path) -> None:
     handler = type(
         "PasvHandler", (FTPHandler,), {"authorizer": authorizer, "masquerade_address": "127.0.0.2"}
     )
-    server = ThreadedFTPServer(("127.0.0.1", 0), handler)
+    # A server of its own loop, single-threaded: ThreadedFTPServer.close_all() would stop the threads of every
+    # ThreadedFTPServer of the process (a class-level event), the suite's FTP server included.
+    server = FTPServer(("127.0.0.1", 0), handler, ioloop=IOLoop())
     port = server.socket.getsockname()[1]
     thread = threading.Thread(target=server.serve_forever, kwargs={"timeout": 0.5}, daemon=True)
     thread.start()
