@@ -50,8 +50,8 @@ class Connector:
         driver: Dialect or protocol variant, such as ``postgresql``.
         options: Type-specific settings.
         has_password: Whether a password is stored (it is never returned).
-        needs_credentials: Whether it was restored or migrated without its secrets: set them with
-            :meth:`update` before using it.
+        needs_credentials: Whether it was restored or migrated without its secrets, or moved to another
+            address without them (see :meth:`update`): set them with :meth:`update` before using it.
         created_at: Creation time (UTC).
     """
 
@@ -132,7 +132,12 @@ class Connector:
         Args:
             **changes: Any of ``name``, ``host``, ``port``, ``username``, ``password``, ``database``,
                 ``driver``, ``options`` and ``secrets`` (other secrets by name, such as ``token``). Setting
-                ``password`` or ``secrets`` clears :attr:`needs_credentials`.
+                ``password`` or ``secrets`` clears :attr:`needs_credentials`. Changing where the secrets go
+                (``host``, ``port``, the ``driver``, an S3 endpoint or HTTP base URL, SFTP's pinned
+                ``host_key``, FTP's ``tls``) without giving them again in the same call deletes the stored
+                secrets and sets :attr:`needs_credentials`: a connector's password is never sent to a server
+                it was not given for. Give ``password`` (or ``secrets``) with the new address to keep it
+                working; only the secrets given then are kept.
 
         Returns:
             This connector, updated in place from the platform's answer.

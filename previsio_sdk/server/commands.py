@@ -8,15 +8,37 @@ when it changes. Heavy imports happen when a command runs, not when the parser i
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
 
 def _settings(home: Path | None) -> Any:
-    from .settings import Settings
+    from .settings import load_settings
 
-    return Settings(home=home) if home is not None else Settings()
+    return load_settings(**({"home": home} if home is not None else {}))
+
+
+def _redacted_failures(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Run ``command``; an unexpected failure is printed on one line without the configured secrets.
+
+    The metadata store's driver may quote its URL, password included, in its messages.
+    """
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except Exception as exc:  # noqa: BLE001 - printed redacted rather than as a traceback
+            from .settings import SettingsError, redact_configuration
+
+            if isinstance(exc, SettingsError):
+                return _fail(str(exc), sys.stderr)
+            return _fail(redact_configuration(f"{type(exc).__name__}: {exc}"), sys.stderr)
+
+    return run
 
 
 def _database(home: Path | None) -> Any:
@@ -178,7 +200,7 @@ def add_commands(sub: Any) -> None:
     user.add_argument("name", nargs="?", help="user name (create)")
     user.add_argument("--admin", action="store_true", help="the user administers users and tokens")
     user.add_argument("--home", type=Path, default=None, help=home_help)
-    user.set_defaults(func=_user)
+    user.set_defaults(func=_redacted_failures(_user))
 
     token = sub.add_parser("token", help="create, list or revoke API tokens (on the platform's host)")
     token.add_argument("action", choices=["create", "list", "revoke"])
@@ -188,7 +210,7 @@ def add_commands(sub: Any) -> None:
         "--expires-in", type=float, default=None, metavar="DAYS", help="days until the token expires"
     )
     token.add_argument("--home", type=Path, default=None, help=home_help)
-    token.set_defaults(func=token_command)
+    token.set_defaults(func=_redacted_failures(token_command))
 
     rotate = sub.add_parser(
         "rotate-key", help="re-encrypt every connector secret with a new key (the platform may be running)"
@@ -202,7 +224,7 @@ def add_commands(sub: Any) -> None:
         action="store_true",
         help="re-encrypt with the newest key of PREVISIO_SECRET_KEY or the key file, adding no key",
     )
-    rotate.set_defaults(func=rotate_key_command)
+    rotate.set_defaults(func=_redacted_failures(rotate_key_command))
 
     db = sub.add_parser("db", help="upgrade the metadata store's schema, or show its revision")
     db.add_argument("action", choices=["upgrade", "current"])

@@ -2,12 +2,15 @@
 
 Two guards: the libraries that log credentials or whole requests at debug level (botocore prints signed
 request headers, SQLAlchemy the parameters of every statement) are held at WARNING whatever the platform's
-level; and every handler gets a :class:`RedactingFilter` that masks bearer tokens, ``password=``-style pairs,
-credentials in URLs, and every connector secret this process has encrypted or decrypted.
+level; and every handler gets a :class:`RedactingFilter` that masks bearer and basic credentials,
+``password=``-style pairs, credentials in URLs, and every connector secret this process has encrypted or
+decrypted.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import re
 import threading
@@ -38,6 +41,7 @@ QUIET_LOGGERS = (
 MASK = "***"
 _PATTERNS = [
     (re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"), r"\1" + MASK),
+    (re.compile(r"(?i)(basic\s+)[A-Za-z0-9+/]{6,}=*"), r"\1" + MASK),
     (re.compile(r"pvo_[A-Za-z0-9_\-]{8,}"), "pvo_" + MASK),
     (
         re.compile(
@@ -58,15 +62,39 @@ _known_lock = threading.Lock()
 _known_sorted: list[str] = []
 
 
+def _lower_hex(text: str) -> str:
+    return re.sub(r"%[0-9A-F]{2}", lambda m: m.group(0).lower(), text)
+
+
+def secret_forms(value: str, username: str | None = None) -> set[str]:
+    """Every form in which a library may echo the secret ``value``, each at least 4 characters long.
+
+    Raw; percent-encoded as ``quote`` (with and without ``/`` kept) and ``quote_plus`` do, in upper and
+    lower case hex; JSON-escaped; as a Python repr; quoted for a libpq conninfo string (backslash before
+    ``\\`` and ``'``); base64 of ``value`` and, with ``username``, of ``username:value`` (an HTTP basic
+    ``Authorization``).
+    """
+    encoded = {quote(value, safe=""), quote(value), quote_plus(value), quote_plus(value, safe="")}
+    forms = {value, *encoded, *(_lower_hex(e) for e in encoded)}
+    forms.add(json.dumps(value)[1:-1])
+    forms.add(json.dumps(value, ensure_ascii=False)[1:-1])
+    forms.add(value.replace("\\", "\\\\").replace("'", "\\'"))
+    forms.add(repr(value)[1:-1])
+    forms.add(base64.b64encode(value.encode()).decode().rstrip("="))
+    if username is not None:
+        forms.add(base64.b64encode(f"{username}:{value}".encode()).decode().rstrip("="))
+    return {f for f in forms if len(f) >= MIN_SECRET_LENGTH}
+
+
 def remember_secrets(values: Iterable[Any]) -> None:
-    """Mask these secret values (and their URL-quoted forms) in every later log line of this process."""
+    """Mask these secret values (and every encoded form, :func:`secret_forms`) in every later log line."""
     global _known_sorted
     with _known_lock:
         added = False
         for value in values:
             if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
                 continue
-            for form in {value, quote(value, safe=""), quote_plus(value)}:
+            for form in secret_forms(value):
                 added = added or form not in _known
                 _known[form] = None
                 _known.move_to_end(form)

@@ -8,6 +8,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -15,7 +16,7 @@ from .app import create_app
 from .auth import ADMIN_TOKEN_FILE
 from .core import Platform
 from .logs import harden_logging
-from .settings import Settings
+from .settings import SettingsError, load_settings, redact_configuration
 
 #: Written by a platform started with ``local=True``: how the SDK finds and reuses it.
 LOCAL_STATE_FILE = "platform.json"
@@ -49,27 +50,36 @@ def serve(
         host: Address to listen on.
         port: Port to listen on; 0 picks a free one.
         home: Platform home; ``PREVISIO_HOME`` or ``~/.previsio`` when None.
-        local: Started by the SDK as the embedded local platform: publish the URL in ``<home>/platform.json``
-            and do not print the admin token (the SDK reads it from its 0600 file).
+        local: Started by the SDK as the embedded local platform: publish the URL in ``<home>/platform.json``,
+            do not print the admin token (the SDK reads it from its 0600 file), and let connectors reach
+            private networks (see :func:`local_overrides`).
         log_level: Logging level of the platform and access logs.
     """
-    settings = Settings(home=home) if home is not None else Settings()
-    if local:
-        update: dict[str, object] = {"share_dataset_files": True}
-        if "sqlite_roots" not in settings.model_fields_set:  # its one user is the operator: any file
-            update["sqlite_roots"] = [Path(os.path.abspath(os.sep))]
-        settings = settings.model_copy(update=update)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     harden_logging()
-    platform = Platform(settings)
-    platform.start()
+    try:
+        settings = load_settings(**({"home": home} if home is not None else {}))
+        if local:
+            settings = settings.model_copy(update=local_overrides())
+        platform = Platform(settings)
+        platform.start()
+    except Exception as exc:  # noqa: BLE001 - whatever failed, its text may echo a configured secret
+        # A traceback would print the database URL's password where a library put it in its message.
+        print(f"error: the platform cannot start: {_startup_error(exc)}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from None
     sock = _bind(host, port)
     bound_port = sock.getsockname()[1]
     url_host = f"[{host}]" if ":" in host else host
     url = f"http://{url_host}:{bound_port}"
     token_file = settings.home / ADMIN_TOKEN_FILE
     if platform.admin_token and not local:
-        print(f"Admin token (shown once, also saved in {token_file}): {platform.admin_token}", flush=True)
+        if settings.bootstrap_token is not None:  # the operator chose it: nothing of it is printed
+            print(
+                f"Admin user created with the token of PREVISIO_BOOTSTRAP_TOKEN (saved in {token_file}).",
+                flush=True,
+            )
+        else:
+            print(f"Admin token (shown once, also saved in {token_file}): {platform.admin_token}", flush=True)
     state_path = settings.home / LOCAL_STATE_FILE
     if local:
         tmp = state_path.with_suffix(".tmp")
@@ -89,6 +99,26 @@ def serve(
                     state_path.unlink()
             except (OSError, ValueError):
                 pass
+
+
+def local_overrides(environ: dict[str, str] | None = None) -> dict[str, Any]:
+    """What the embedded local platform changes in the settings: it shares dataset files, and its connectors
+    may reach any network and any SQLite file but its own (its one user is the operator) unless
+    ``PREVISIO_DENY_PRIVATE_NETWORKS`` or ``PREVISIO_SQLITE_ROOTS`` say otherwise."""
+    env = os.environ if environ is None else environ
+    overrides: dict[str, Any] = {"share_dataset_files": True}
+    if "PREVISIO_DENY_PRIVATE_NETWORKS" not in env:
+        overrides["deny_private_networks"] = False
+    if "PREVISIO_SQLITE_ROOTS" not in env:  # its one user is the operator: any file but the platform's own
+        overrides["sqlite_roots"] = [Path(os.path.abspath(os.sep))]
+    return overrides
+
+
+def _startup_error(exc: BaseException) -> str:
+    if isinstance(exc, SettingsError):
+        return str(exc)
+    text = str(exc).strip()
+    return redact_configuration(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
 
 
 def main(argv: list[str] | None = None) -> None:

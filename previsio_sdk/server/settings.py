@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "PREVISIO_"
+#: Settings whose whole value is a secret.
+SECRET_SETTINGS = ("SECRET_KEY", "BOOTSTRAP_TOKEN", "STORE_SECRET_KEY")
+_URL_PASSWORD = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/@\s:]*:([^@\s]*)@")
 
 
 def default_home() -> Path:
@@ -74,6 +82,12 @@ class Settings(BaseSettings):
         max_decompressed_bytes: Most bytes a compressed file (gzip, a zip member) may decompress to.
         max_compression_ratio: Most a compressed file may expand (decompressed bytes over compressed bytes),
             checked once it has given more than 64 MiB; 0 means no ratio limit.
+        deny_private_networks: Refuse connections of connectors to loopback, private, link-local, shared,
+            multicast and reserved addresses (checked after DNS resolution, at every connection and redirect;
+            see :mod:`previsio_sdk.server.netguard`). On for ``previsio serve``; off for the embedded local
+            platform unless this variable is set.
+        allowed_networks: Networks connectors may reach even so, as CIDRs in a JSON list:
+            ``PREVISIO_ALLOWED_NETWORKS='["10.1.0.0/16", "fd00:1::/64"]'``.
     """
 
     model_config = SettingsConfigDict(env_prefix="PREVISIO_", extra="ignore")
@@ -109,6 +123,15 @@ class Settings(BaseSettings):
     max_columns: int = 10_000
     max_decompressed_bytes: int = 20 * 1024**3
     max_compression_ratio: int = 200
+    deny_private_networks: bool = True
+    allowed_networks: list[str] = Field(default_factory=list)
+
+    @field_validator("allowed_networks")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        from .netguard import parse_networks
+
+        return [str(n) for n in parse_networks(value)]
 
     @property
     def datasets_dir(self) -> Path:
@@ -124,3 +147,52 @@ class Settings(BaseSettings):
     def metadata_url(self) -> str:
         """SQLAlchemy URL of the metadata store."""
         return self.database_url or f"sqlite:///{self.home / 'platform.db'}"
+
+
+class SettingsError(ValueError):
+    """The platform's settings are invalid; the message holds no secret that was set."""
+
+
+def configured_secrets(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The secrets the environment's ``PREVISIO_*`` variables hold: whole secret settings, URL passwords."""
+    env = os.environ if environ is None else environ
+    found = []
+    for name, value in env.items():
+        if not name.upper().startswith(ENV_PREFIX) or not value:
+            continue
+        if name.upper()[len(ENV_PREFIX) :] in SECRET_SETTINGS:
+            found.append(value)
+        found += [m.group(1) for m in _URL_PASSWORD.finditer(value) if m.group(1)]
+    return found
+
+
+def redact_configuration(
+    text: str, extra: list[str] | None = None, environ: Mapping[str, str] | None = None
+) -> str:
+    """``text`` without the secrets of the settings (every encoded form) nor any URL's password."""
+    from .logs import MASK, secret_forms
+
+    forms: set[str] = set()
+    for secret in [*configured_secrets(environ), *(extra or [])]:
+        forms |= secret_forms(secret)
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, MASK)
+    return _URL_PASSWORD.sub(lambda m: m.group(0).replace(f":{m.group(1)}@", f":{MASK}@"), text)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """The settings of the environment (``PREVISIO_*``) with ``overrides``.
+
+    Raises:
+        SettingsError: A setting is invalid; the message names it and why, never the value given.
+    """
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = [
+            f"{ENV_PREFIX}{str(err['loc'][0]).upper() if err['loc'] else '?'}: {err['msg']}"
+            for err in exc.errors(include_input=False, include_url=False)
+        ]
+        raise SettingsError(redact_configuration("invalid settings: " + "; ".join(problems))) from None
+    except ValueError as exc:  # pydantic-settings' own parse errors (a JSON list that is not one)
+        raise SettingsError(redact_configuration(f"invalid settings: {exc}")) from None

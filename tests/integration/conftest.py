@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import sqlite3
 import subprocess
@@ -63,19 +64,30 @@ class RunningPlatform:
         return self.log_path.read_text(errors="replace")
 
 
-def start_platform(home: Path, env: dict[str, str] | None = None, timeout: float = 60.0) -> RunningPlatform:
-    """Start ``python -m previsio_sdk.server --local --port 0`` in ``home`` and wait until it answers."""
+def start_platform(
+    home: Path, env: dict[str, str] | None = None, timeout: float = 60.0, *, local: bool = True
+) -> RunningPlatform:
+    """Start ``python -m previsio_sdk.server --port 0`` in ``home`` and wait until it answers.
+
+    With ``local`` (the default) it runs as the embedded local platform (``--local``: it publishes its URL in
+    ``platform.json``, and its connectors may reach loopback servers); without, as ``previsio serve`` does,
+    with its network guard on: it is given a random ``PREVISIO_BOOTSTRAP_TOKEN`` (so that no token is
+    printed) and found by the URL it prints.
+    """
     home.mkdir(parents=True, exist_ok=True)
     log_path = home / "test-platform.log"
     full_env = {**os.environ, **(env or {})}
     full_env.pop("PREVISIO_URL", None)
+    if not local:
+        full_env.setdefault("PREVISIO_BOOTSTRAP_TOKEN", f"pvo_test_{uuid.uuid4().hex}")
     with open(log_path, "ab") as log:
+        start = log.tell()
         proc = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "previsio_sdk.server",
-                "--local",
+                *(["--local"] if local else []),
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -95,15 +107,20 @@ def start_platform(home: Path, env: dict[str, str] | None = None, timeout: float
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"platform exited with {proc.returncode}:\n{log_path.read_text()}")
-        if state.exists():
-            try:
-                url = json.loads(state.read_text())["url"]
-                if requests.get(f"{url}/api/v1/health", timeout=2).ok:
-                    token = (home / "admin.token").read_text().strip()
-                    PLATFORM_TOKENS.add(token)
-                    return RunningPlatform(url, token, home, log_path, proc)
-            except (ValueError, KeyError, requests.RequestException):
-                pass
+        try:
+            if local:
+                url = json.loads(state.read_text())["url"] if state.exists() else None
+            else:
+                printed = log_path.read_bytes()[start:].decode(errors="replace")
+                found = re.search(r"listening on (http://\S+)", printed)
+                url = found.group(1) if found else None
+            if url and requests.get(f"{url}/api/v1/health", timeout=2).ok:
+                token = full_env["PREVISIO_BOOTSTRAP_TOKEN"] if not local else ""
+                token = token or (home / "admin.token").read_text().strip()
+                PLATFORM_TOKENS.add(token)
+                return RunningPlatform(url, token, home, log_path, proc)
+        except (ValueError, KeyError, requests.RequestException):
+            pass
         time.sleep(0.1)
     proc.kill()
     raise RuntimeError(f"platform did not start in {timeout}s:\n{log_path.read_text()}")

@@ -41,9 +41,9 @@ import previsio_sdk as pio
 from previsio_sdk.server.drivers import ConnectorConfig, DestinationSpec, WriteMode
 from previsio_sdk.server.drivers import sql as sql_driver_module
 from previsio_sdk.server.drivers.base import DriverError, SourceSpec, redact
-from previsio_sdk.server.drivers.base import secret_forms as base_secret_forms
 from previsio_sdk.server.drivers.sql import SQLDriver
 from previsio_sdk.server.errors import Invalid
+from previsio_sdk.server.logs import secret_forms as base_secret_forms
 from previsio_sdk.server.settings import Settings
 
 

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import abc
 import enum
-import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from importlib.metadata import entry_points
 from typing import Any, ClassVar, TypeVar
-from urllib.parse import quote, quote_plus
 
 import pyarrow as pa
 
@@ -177,36 +175,43 @@ class WriteFailed(DriverError):
     code_name = "write_failed"
 
 
+def refuse_credentials_in_host(host: str | None, message: str) -> None:
+    """Refuse a host or URL that holds ``user:password@``, before any message quotes it back.
+
+    Raises:
+        Invalid: ``host`` holds credentials; ``message`` (which must not quote it) says where to give them.
+    """
+    authority = (host or "").strip().split("://", 1)[-1]
+    for end in "/?#":
+        authority = authority.split(end, 1)[0]
+    if "@" in authority:
+        raise Invalid(message, {"field": "host"})
+
+
 #: Secrets shorter than this are not searched for inside messages: replacing every "x" of a message would
 #: destroy it while protecting nothing (a one-letter password is guessed faster than read).
 MIN_REDACTED_LENGTH = 4
 
 
-def secret_forms(value: str) -> set[str]:
-    """Every spelling of ``value`` a library may echo: raw, URL-quoted (path, component, form), escaped
-    for a libpq connection string, a Python repr or JSON."""
-    return {
-        value,
-        quote(value, safe=""),
-        quote(value),
-        quote_plus(value),
-        value.replace("\\", "\\\\").replace("'", "\\'"),
-        repr(value)[1:-1],
-        json.dumps(value)[1:-1],
-        json.dumps(value, ensure_ascii=False)[1:-1],
-    }
+def redact(text: str, secrets: dict[str, Any], username: str | None = None) -> str:
+    """Return ``text`` with every secret value replaced by ``***``, in every encoded form a library may echo.
 
+    The forms are those of :func:`~previsio_sdk.server.logs.secret_forms`: raw, percent-encoded (any hex
+    case, ``+`` or ``%20`` for spaces), JSON-escaped, conninfo-quoted, and base64 (with ``username``, of
+    ``username:secret``, as in an HTTP basic ``Authorization`` header).
+    """
+    from ..logs import secret_forms
 
-def redact(text: str, secrets: dict[str, Any]) -> str:
-    """Return ``text`` with every secret value, in every form of :func:`secret_forms`, replaced by ``***``."""
+    forms: set[str] = set()
     for value in secrets.values():
         if not value or not isinstance(value, str):
             continue
         if text == value:
             return "***"
-        for form in sorted(secret_forms(value), key=len, reverse=True):
-            if len(form) >= MIN_REDACTED_LENGTH:
-                text = text.replace(form, "***")
+        if len(value) >= MIN_REDACTED_LENGTH:
+            forms |= secret_forms(value, username)
+    for form in sorted(forms, key=len, reverse=True):
+        text = text.replace(form, "***")
     return text
 
 
@@ -250,6 +255,50 @@ class Driver(abc.ABC):
             Invalid: The platform does not allow this connector.
         """
         return None
+
+    # -- network -------------------------------------------------------------------------------------------
+    @classmethod
+    def destination(cls, config: ConnectorConfig) -> tuple[Any, ...]:
+        """Where this connector's secrets are sent: a connector whose destination changes loses them.
+
+        The host, the port and the dialect; drivers add what else decides who receives the secrets (the
+        pinned host key of SFTP, TLS of FTP).
+        """
+        return (config.driver, (config.host or "").lower(), config.port)
+
+    def network_address(self) -> tuple[str, int] | None:
+        """The host and port this connector connects to; None for one that reaches no network."""
+        if not self.config.host:
+            return None
+        return self.config.host, self.config.port or 0
+
+    def check_network(self) -> None:
+        """Refuse, before the connector is stored, a host that is or resolves to a denied address.
+
+        A name that does not resolve yet is accepted: :meth:`connect_address` checks again at each connection.
+
+        Raises:
+            AddressNotAllowed: The platform's network policy denies the host (see :mod:`..netguard`).
+        """
+        from ..netguard import check_host_early
+
+        target = self.network_address()
+        if target is not None:
+            check_host_early(target[0], target[1], self.settings)
+
+    def connect_address(self, host: str, port: int) -> str:
+        """The address to open a connection to for ``host``: resolved once and checked against the policy.
+
+        Connecting to this address rather than to the name leaves no window for the name to resolve
+        elsewhere between the check and the connection.
+
+        Raises:
+            AddressNotAllowed: ``host`` is or resolves to a denied address.
+            ConnectionFailed: The name does not resolve.
+        """
+        from ..netguard import connect_address
+
+        return connect_address(host, port, self.settings)
 
     def normalize_source(self, spec: SourceSpec) -> SourceSpec:
         """Check and normalise a datasource definition before it is stored (no remote call).
@@ -368,7 +417,7 @@ class Driver(abc.ABC):
 
     def redact(self, text: str) -> str:
         """Remove this connector's secrets from ``text``."""
-        return redact(text, self.config.secrets)
+        return redact(text, self.config.secrets, self.config.username)
 
 
 class StreamTap:

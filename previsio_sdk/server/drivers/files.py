@@ -45,6 +45,7 @@ from .base import (
     WriteFailed,
     WriteMode,
     WriteResult,
+    refuse_credentials_in_host,
 )
 from .limits import ReadLimits
 
@@ -104,6 +105,9 @@ def parse_host(host: str | None, port: int | None, schemes: tuple[str, ...]) -> 
     if not host:
         return None, port
     host = host.strip()
+    refuse_credentials_in_host(
+        host, "Give the user name and password as username= and password=, not in the host."
+    )
     parsed = urlsplit(host if "://" in host else f"//{host}")
     if "://" in host and parsed.scheme.lower() not in schemes:
         raise Invalid(f"The host {host!r} is not a {' or '.join(schemes)} address.", {"field": "host"})
@@ -260,6 +264,7 @@ class FileDriver(Driver):
         except PlatformError:  # already typed: a driver error, a refused value, a limit passed
             raise
         except Exception as exc:  # noqa: BLE001 - backends raise their own classes (paramiko, botocore, aiohttp)
+            _raise_wrapped_driver_error(exc)
             if isinstance(exc, _BUGS) and self.classify(exc) is None:
                 raise  # a bug, reported as one (internal_error), not disguised as a remote failure
             cls, message = self._classify(exc)
@@ -395,6 +400,7 @@ class FileDriver(Driver):
         try:
             return fs.info(full)
         except FileNotFoundError as exc:
+            _raise_wrapped_driver_error(exc)
             cls, message = self._classify(exc)
             if cls is SourceNotFound:
                 message = f"No file {rel!r}{self._where(spec)}."
@@ -631,6 +637,7 @@ class FileDriver(Driver):
         except Exception as exc:  # noqa: BLE001 - backends raise their own classes
             if tap is not None and tap.error is not None:
                 raise tap.error from None
+            _raise_wrapped_driver_error(exc)
             if isinstance(exc, _BUGS) and self.classify(exc) is None:
                 raise
             cls, message = self._classify(exc)
@@ -642,6 +649,17 @@ class FileDriver(Driver):
             elif cls is not AuthenticationFailed and cls is not ConnectionFailed:
                 cls = WriteFailed
             raise cls(self.redact(message)) from None
+
+
+def _raise_wrapped_driver_error(exc: BaseException) -> None:
+    """Raise the driver error (a refused address) that a filesystem wrapped in its own exception, if any.
+
+    fsspec turns any failure of a lookup into ``FileNotFoundError``; the network guard's refusal, raised
+    inside the connection, must reach the caller as what it is.
+    """
+    for err in _chain(exc):
+        if isinstance(err, DriverError):
+            raise err from None
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

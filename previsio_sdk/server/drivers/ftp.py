@@ -1,4 +1,8 @@
-"""FTP servers (and FTPS with ``options={"tls": True}``), through fsspec's FTP filesystem."""
+"""FTP servers (and FTPS with ``options={"tls": True}``), through fsspec's FTP filesystem.
+
+The control connection goes to the address the network guard checked (:mod:`..netguard`); passive data
+connections go to the same peer, whatever address the server's PASV reply names.
+"""
 
 from __future__ import annotations
 
@@ -38,19 +42,28 @@ class FTPDriver(FileDriver):
             options["tls"] = True
         return config.evolve(host=host, port=port or cls.default_port, options=options, database=None)
 
+    @classmethod
+    def destination(cls, config: ConnectorConfig) -> tuple[Any, ...]:
+        return (*super().destination(config), bool(config.options.get("tls")))
+
     def filesystem(self) -> Any:
         from fsspec.implementations.ftp import FTPFileSystem
 
         tls = {"tls": True} if self.config.options.get("tls") else {}
+        port = self.config.port or self.default_port
         fs = FTPFileSystem(
-            self.config.host,
-            port=self.config.port or self.default_port,
+            # The address checked by the network guard, not the name: it is not resolved a second time.
+            self.connect_address(self.config.host or "", port),
+            port=port,
             username=self.config.username or None,
             password=self.config.secrets.get("password") or None,
             timeout=self.connect_timeout,
             block_size=1 << 20,
             **tls,
         )
+        # Passive data connections go to the control connection's peer, never to the address a PASV reply
+        # names (ftplib's default, made explicit: a server could otherwise aim them at another host).
+        fs.ftp.trust_server_pasv_ipv4_address = False
         fs.previsio_home = fs.ftp.pwd()
         return fs
 

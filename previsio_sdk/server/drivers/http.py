@@ -1,7 +1,10 @@
 """Files served over HTTP(S), through fsspec's HTTP filesystem (aiohttp).
 
 ``host`` is a base URL; datasource paths are appended to it. Basic authentication (``username`` and
-``password``) or a bearer token (``secrets={"token": ...}``) is sent with every request. Listing reads the
+``password``) or a bearer token (``secrets={"token": ...}``) is sent with every request to the base URL's
+origin (scheme, host and port), and never to another: a redirect elsewhere is followed without it. Every
+connection, redirects included, goes to an address the platform's network policy allows
+(:mod:`..netguard`), checked after resolution. Listing reads the
 links of the HTML index page at a path (what web servers' directory listings offer); a server without such
 pages can still serve files, it just has nothing to list. Files are streamed: Parquet and zip files, which
 need random access, are first copied to a temporary file of the platform.
@@ -9,6 +12,7 @@ need random access, are first copied to a temporary file of the platform.
 
 from __future__ import annotations
 
+import base64
 from contextlib import AbstractContextManager
 from typing import IO, Any, ClassVar
 from urllib.parse import quote, urlsplit
@@ -22,12 +26,38 @@ from .base import (
     SourceNotFound,
     TestOutcome,
     WriteMode,
+    refuse_credentials_in_host,
     register,
 )
-from .files import FileDriver, _chain
+from .files import FileDriver, _chain, _raise_wrapped_driver_error
 
 #: Files of a listing whose size and date are asked for (one HEAD request each).
 MAX_LISTING_HEADS = 200
+
+
+def _origin(url: Any) -> tuple[str, str, int | None]:
+    return (str(url.scheme).lower(), str(url.host or "").lower(), url.port)
+
+
+def credentials_middleware(base_url: str, authorization: str | None) -> Any:
+    """aiohttp client middleware sending ``authorization`` to the origin of ``base_url`` only.
+
+    Every request goes through it, each redirect included: one to another origin (scheme, host, port) goes
+    without the header, so the connector's credentials never reach a server its base URL does not name.
+    """
+    from aiohttp import hdrs
+    from yarl import URL
+
+    own = _origin(URL(base_url))
+
+    async def middleware(request: Any, handler: Any) -> Any:
+        if authorization is not None and _origin(request.url) == own:
+            request.headers[hdrs.AUTHORIZATION] = authorization
+        else:
+            request.headers.popall(hdrs.AUTHORIZATION, None)
+        return await handler(request)
+
+    return middleware
 
 
 @register("http")
@@ -47,6 +77,9 @@ class HTTPDriver(FileDriver):
                 "An HTTP connector needs host= its base URL, such as https://files.example.com/data.",
                 {"field": "host"},
             )
+        refuse_credentials_in_host(
+            base, "Give the user name and password as username= and password=, not in the URL."
+        )
         parts = urlsplit(base if "://" in base else f"https://{base}")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise Invalid(f"The base URL {base!r} must be an http or https URL.", {"field": "host"})
@@ -80,22 +113,45 @@ class HTTPDriver(FileDriver):
         import aiohttp
         from fsspec.implementations.http import HTTPFileSystem
 
-        client_kwargs: dict[str, Any] = {
-            "timeout": aiohttp.ClientTimeout(total=None, connect=self.connect_timeout, sock_read=120),
-        }
-        if self.config.username:
-            password = self.config.secrets.get("password", "")
-            client_kwargs["auth"] = aiohttp.BasicAuth(self.config.username, password)
-        storage: dict[str, Any] = {}
-        if self.config.secrets.get("token"):
-            storage["headers"] = {"Authorization": f"Bearer {self.config.secrets['token']}"}
+        from ..netguard import aiohttp_connector_args
+
+        connector_args = aiohttp_connector_args(self.settings)
+        middlewares = (credentials_middleware(self.config.host or "", self.authorization()),)
+
+        async def get_client(**kwargs: Any) -> aiohttp.ClientSession:
+            # Every connection (each redirect's too) resolves and opens its socket through the network guard.
+            return aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(**connector_args), middlewares=middlewares, **kwargs
+            )
+
         return HTTPFileSystem(
-            client_kwargs=client_kwargs,
+            client_kwargs={
+                "timeout": aiohttp.ClientTimeout(total=None, connect=self.connect_timeout, sock_read=120),
+            },
+            get_client=get_client,
             skip_instance_cache=True,
             use_listings_cache=False,
             simple_links=False,
-            **storage,
         )
+
+    def authorization(self) -> str | None:
+        """The ``Authorization`` header of this connector's credentials (basic or bearer); None without."""
+        if self.config.username:
+            pair = f"{self.config.username}:{self.config.secrets.get('password', '')}"
+            try:
+                raw = pair.encode("latin-1")  # what aiohttp's BasicAuth sent
+            except UnicodeEncodeError:
+                raw = pair.encode("utf-8")
+            return f"Basic {base64.b64encode(raw).decode('ascii')}"
+        if self.config.secrets.get("token"):
+            return f"Bearer {self.config.secrets['token']}"
+        return None
+
+    def network_address(self) -> tuple[str, int] | None:
+        parts = urlsplit(self.config.host or "")
+        if not parts.hostname:
+            return None
+        return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
 
     def close_filesystem(self, fs: Any) -> None:
         if fs._session is not None:
@@ -131,7 +187,8 @@ class HTTPDriver(FileDriver):
                 for entry in files:
                     try:
                         info = fs.info(self.join(root, entry["path"]))
-                    except FileNotFoundError:
+                    except FileNotFoundError as exc:
+                        _raise_wrapped_driver_error(exc)  # a refused address is not a missing file
                         continue
                     detailed = self.entry(fs, root, {**info, "name": self.join(root, entry["path"])})
                     if detailed is not None:

@@ -3,7 +3,9 @@
 ``host`` is the endpoint URL of an S3-compatible store; without it the connector reaches AWS. ``username`` and
 ``password`` are the access key id and the secret key; without them requests are anonymous: the platform never
 falls back to credentials of its own (environment, instance profile). A datasource names its ``bucket``; its
-``path`` is a key (or a glob of keys) in it.
+``path`` is a key (or a glob of keys) in it. Every connection to the endpoint goes to an address the
+platform's network policy allows (:mod:`..netguard`), checked after resolution by aiohttp's resolver and
+again on each socket opened.
 
 S3 has no rename: an export writes its object directly under the final key, as a multipart upload that
 becomes visible only when it is completed, after the last byte; a failed export aborts the upload and leaves
@@ -14,6 +16,7 @@ same new key may both succeed, the last one winning.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
@@ -30,6 +33,7 @@ from .base import (
     DestinationSpec,
     DriverError,
     WriteMode,
+    refuse_credentials_in_host,
     register,
 )
 from .files import FileDriver, normalize_root
@@ -46,6 +50,19 @@ def check_bucket(bucket: str, field: str = "bucket") -> str:
     return bucket
 
 
+@functools.lru_cache(maxsize=1)
+def _takes_socket_factory() -> bool:
+    """Whether this aiobotocore passes ``socket_factory`` to aiohttp (newer releases do)."""
+    from aiobotocore.config import AioConfig
+    from botocore.exceptions import ParamValidationError
+
+    try:
+        AioConfig(connector_args={"socket_factory": None})
+    except (ParamValidationError, TypeError):
+        return False
+    return True
+
+
 @register("s3")
 class S3Driver(FileDriver):
     """Objects of an S3 bucket; paths are keys, relative to ``options["root"]`` (a key prefix) when set."""
@@ -58,6 +75,9 @@ class S3Driver(FileDriver):
         host = (config.host or "").strip() or None
         port = config.port
         if host:
+            refuse_credentials_in_host(
+                host, "Give the access key as username= and the secret as password=, not in the URL."
+            )
             url = host if "://" in host else f"https://{host}"
             parts = urlsplit(url)
             if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -97,6 +117,8 @@ class S3Driver(FileDriver):
     def filesystem(self) -> Any:
         import s3fs
 
+        from ..netguard import aiohttp_connector_args
+
         options = self.config.options
         key = self.config.username or None
         client_kwargs: dict[str, Any] = {}
@@ -109,6 +131,16 @@ class S3Driver(FileDriver):
         }
         if options.get("addressing_style"):
             config_kwargs["s3"] = {"addressing_style": options["addressing_style"]}
+        # Every connection (the endpoint, a redirect to another region's) resolves and opens its socket
+        # through the network guard. aiohttp does not resolve a literal address: the endpoint is checked here
+        # too, for aiobotocore releases that take no socket factory.
+        target = self.network_address()
+        if target is not None:
+            self.connect_address(*target)
+        connector_args = aiohttp_connector_args(self.settings)
+        if not _takes_socket_factory():
+            connector_args.pop("socket_factory")
+        config_kwargs["connector_args"] = connector_args
         fs = s3fs.S3FileSystem(
             anon=key is None,
             key=key,
@@ -123,6 +155,12 @@ class S3Driver(FileDriver):
         )
         fs.retries = 2
         return fs
+
+    def network_address(self) -> tuple[str, int] | None:
+        parts = urlsplit(self.config.host or "")
+        if not parts.hostname:
+            return None  # AWS: its endpoints are public
+        return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
 
     def root(self, fs: Any, bucket: str | None) -> str:
         if not bucket:

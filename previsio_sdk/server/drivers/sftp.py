@@ -187,15 +187,21 @@ class SFTPDriver(FileDriver):
             options["host_key"] = " ".join(parts[:2])
         return config.evolve(host=host, port=port or cls.default_port, options=options, database=None)
 
+    @classmethod
+    def destination(cls, config: ConnectorConfig) -> tuple[Any, ...]:
+        return (*super().destination(config), config.options.get("host_key"))
+
     def filesystem(self) -> Any:
         secrets = self.config.secrets
         pkey = None
         if secrets.get("private_key"):
             pkey = load_private_key(secrets["private_key"], secrets.get("passphrase"))
         pinned = self.config.options.get("host_key")
+        port = self.config.port or self.default_port
         fs = _sftp_filesystem_class()(
-            self.config.host,
-            port=self.config.port or self.default_port,
+            # The address checked by the network guard, not the name: it is not resolved a second time.
+            self.connect_address(self.config.host or "", port),
+            port=port,
             username=self.config.username,
             password=secrets.get("password") or None,
             pkey=pkey,

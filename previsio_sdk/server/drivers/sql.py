@@ -71,6 +71,10 @@ class Dialect:
         """DBAPI connect arguments (timeouts)."""
         return {}
 
+    def pin_address(self, url: URL, args: dict[str, Any], address: str | None) -> tuple[URL, dict[str, Any]]:
+        """Make the connection go to ``address`` (the one the network guard checked), not to the host name."""
+        return (url.set(host=address), args) if address else (url, args)
+
     def list_databases(self, conn: Connection) -> list[str]:
         """Names of the databases visible on this server."""
         raise NotImplementedError
@@ -141,6 +145,10 @@ class PostgresDialect(Dialect):
     def connect_args(self, timeout: int, query_timeout: int = 0) -> dict[str, Any]:
         return {"connect_timeout": timeout, "options": self.libpq_options(query_timeout)}
 
+    def pin_address(self, url: URL, args: dict[str, Any], address: str | None) -> tuple[URL, dict[str, Any]]:
+        # libpq connects to hostaddr and keeps host for TLS verification and the password file.
+        return (url, {**args, "hostaddr": address}) if address else (url, args)
+
     def libpq_options(self, query_timeout: int = 0) -> str:
         """The session options: :attr:`LIBPQ_OPTIONS`, and a statement timeout when ``query_timeout``."""
         if query_timeout > 0:
@@ -148,7 +156,12 @@ class PostgresDialect(Dialect):
         return self.LIBPQ_OPTIONS
 
     def adbc_uri(
-        self, config: ConnectorConfig, database: str | None, timeout: int, query_timeout: int = 0
+        self,
+        config: ConnectorConfig,
+        database: str | None,
+        timeout: int,
+        query_timeout: int = 0,
+        address: str | None = None,
     ) -> str:
         """libpq connection string for the ADBC driver: ``key='value'`` pairs, no URL encoding."""
         return libpq_conninfo(
@@ -157,6 +170,7 @@ class PostgresDialect(Dialect):
             connect_timeout=timeout,
             options=self.libpq_options(query_timeout),
             app="previsio",
+            hostaddr=address,
         )
 
     def list_databases(self, conn: Connection) -> list[str]:
@@ -646,9 +660,9 @@ class SQLDriver(TableWriterMixin, Driver):
                 poolclass=sa.pool.NullPool,
             )
         else:
-            engine = sa.create_engine(
-                self.dialect.url(self.config, database), connect_args=args, poolclass=sa.pool.NullPool
-            )
+            url = self.dialect.url(self.config, database)
+            url, args = self.dialect.pin_address(url, args, self.host_address())
+            engine = sa.create_engine(url, connect_args=args, poolclass=sa.pool.NullPool)
         if self.dialect.name == "mysql":
 
             @sa.event.listens_for(engine, "do_connect")
@@ -677,6 +691,17 @@ class SQLDriver(TableWriterMixin, Driver):
                 deadline[0] = time.monotonic() + seconds
 
         return engine
+
+    def host_address(self) -> str | None:
+        """The database server's address, resolved once and checked by the network guard; None for SQLite.
+
+        Raises:
+            AddressNotAllowed: The host is or resolves to an address the platform does not reach.
+            ConnectionFailed: The host name does not resolve.
+        """
+        if self.dialect.name == "sqlite" or not self.config.host:
+            return None
+        return self.connect_address(self.config.host, self.config.port or self.dialect.default_port or 0)
 
     def check_config(self) -> None:
         """An SQLite connector may not open the platform's own files (its metadata store, its home)."""
@@ -858,9 +883,10 @@ class SQLDriver(TableWriterMixin, Driver):
         handles: list[Any] = []
         try:
             with self._adbc_errors():
-                db = adbc_driver_postgresql.connect(
-                    dialect.adbc_uri(self.config, spec.database, self.connect_timeout, self.query_timeout)
+                uri = dialect.adbc_uri(
+                    self.config, spec.database, self.connect_timeout, self.query_timeout, self.host_address()
                 )
+                db = adbc_driver_postgresql.connect(uri)
                 handles.append(db)
                 conn = adbc_driver_manager.AdbcConnection(db)
                 handles.append(conn)
@@ -931,7 +957,9 @@ class SQLDriver(TableWriterMixin, Driver):
         password = quote(cfg.secrets.get("password") or "", safe="")
         auth = f"{user}:{password}@" if password else f"{user}@"
         database = quote(spec.database or cfg.database or "", safe="")
-        uri = f"mysql://{auth}{cfg.host}:{cfg.port or self.dialect.default_port}/{database}"
+        address = self.host_address() or ""
+        host = f"[{address}]" if ":" in address else address
+        uri = f"mysql://{auth}{host}:{cfg.port or self.dialect.default_port}/{database}"
         try:
             source = connectorx.read_sql(
                 uri,

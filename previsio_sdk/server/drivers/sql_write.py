@@ -432,6 +432,8 @@ class TableWriterMixin:
 
         def redact(self, text: str) -> str: ...
 
+        def host_address(self) -> str | None: ...
+
         def _connect(self, database: str | None = None) -> contextlib.AbstractContextManager[Connection]: ...
 
     def normalize_destination(
@@ -618,6 +620,7 @@ class TableWriterMixin:
             connect_timeout=self.connect_timeout,
             options=options,
             app="previsio-export",
+            hostaddr=self.host_address(),  # the address the network guard checked
         )
 
     def _write_postgres(
@@ -780,7 +783,7 @@ class TableWriterMixin:
         with self._write_errors():
             try:
                 return GuardedConnection(
-                    host=cfg.host,
+                    host=self.host_address(),  # the address the network guard checked
                     port=cfg.port or 3306,
                     user=cfg.username or "",
                     password=cfg.secrets.get("password") or "",
@@ -1129,14 +1132,24 @@ def _local_infile_allowed(cur: Any) -> bool:
     return bool(row) and str(row[0]).upper() in ("1", "ON")
 
 
-def libpq_conninfo(config: Any, database: str | None, *, connect_timeout: int, options: str, app: str) -> str:
+def libpq_conninfo(
+    config: Any,
+    database: str | None,
+    *,
+    connect_timeout: int,
+    options: str,
+    app: str,
+    hostaddr: str | None = None,
+) -> str:
     """A libpq ``key='value'`` connection string (not a URL: nothing is percent-encoded).
 
     Every value is single-quoted with backslashes and quotes escaped, as libpq reads them, so a password
-    holding spaces, ``+``, ``%``, ``@``, ``/``, quotes or backslashes reaches the server as it is.
+    holding spaces, ``+``, ``%``, ``@``, ``/``, quotes or backslashes reaches the server as it is. With
+    ``hostaddr`` (the address the network guard checked), libpq connects there and keeps ``host`` for TLS.
     """
     params = {
         "host": config.host,
+        "hostaddr": hostaddr or None,
         "port": config.port or 5432,
         "user": config.username or None,
         "password": config.secrets.get("password") or None,

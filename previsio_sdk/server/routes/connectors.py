@@ -96,7 +96,9 @@ def create_connector(
             secrets=_with_placeholders(_secrets(body.password, body.secrets), body.missing_secrets),
         )
     )
-    cls(config, settings=platform.settings).check_config()
+    driver = cls(config, settings=platform.settings)
+    driver.check_config()
+    driver.check_network()
     ensure_unique_name(session, Connector, project.id, body.name, "connector")
     stored_secrets = {k: v for k, v in config.secrets.items() if v != _PLACEHOLDER}
     row = Connector(
@@ -146,11 +148,17 @@ def get_connector(
 def update_connector(
     connector_id: str, body: ConnectorUpdate, session: SessionDep, user: CurrentUser, platform: PlatformDep
 ) -> ConnectorPublic:
-    """Change a connector's settings or credentials; datasources using it keep working."""
+    """Change a connector's settings or credentials; datasources using it keep working.
+
+    Moving the connector (another host, port, or anything else its driver's :meth:`~Driver.destination`
+    names) without giving its secrets again clears the stored ones and marks it ``needs_credentials``: an
+    editor cannot send a colleague's password to a server of their choice.
+    """
     row = resource_for(session, user, Connector, connector_id, "connector")
     fields = body.model_fields_set
-    secrets = platform.vault.decrypt(row.secret_enc)
-    secrets.update(_secrets(body.password, body.secrets))
+    stored = platform.vault.decrypt(row.secret_enc)
+    given = _secrets(body.password, body.secrets)
+    secrets = {**stored, **given}
     sets_credentials = body.password is not None or bool(body.secrets)
     if row.needs_credentials and not sets_credentials:
         # A rename of a connector still waiting for its secrets: its driver checks the rest without them.
@@ -165,7 +173,17 @@ def update_connector(
             type=row.type, secrets=secrets, **{**merged, "options": dict(merged["options"] or {})}
         )
     )
-    driver_class(row.type)(config, settings=platform.settings).check_config()
+    cls = driver_class(row.type)
+    driver = cls(config, settings=platform.settings)
+    driver.check_config()
+    driver.check_network()
+    before = ConnectorConfig(type=row.type, **{**current, "options": dict(current["options"] or {})})
+    moved = cls.destination(before) != cls.destination(config)
+    if moved and not sets_credentials and any(v != _PLACEHOLDER for v in stored.values()):
+        config = config.evolve(secrets={})
+        row.needs_credentials = True
+    elif moved:
+        config = config.evolve(secrets=given)  # only what this request gave: nothing carried to the new place
     if body.name is not None:
         ensure_unique_name(session, Connector, row.project_id, body.name, "connector", exclude_id=row.id)
         row.name = body.name
@@ -226,7 +244,10 @@ def test_connector(
         return ConnectorTest(
             ok=False,
             code="needs_credentials",
-            message=f"Connector {row.name!r} was restored without its secrets: set them with an update.",
+            message=(
+                f"Connector {row.name!r} has no secrets: it was restored without them, or its address "
+                "changed without them being given again. Set them with an update."
+            ),
         )
     outcome = build_driver(platform, row).test()
     return ConnectorTest(ok=outcome.ok, code=outcome.code, message=outcome.message)
