@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import Depends, Query, Request
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -25,25 +28,68 @@ def get_platform(request: Request) -> Platform:
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
-def get_session(platform: PlatformDep) -> Iterator[Session]:
+def _function_scoped(dependency: Any) -> Any:
+    try:
+        # Exit before the answer is sent: from FastAPI 0.118 the exit of a request-scoped dependency runs
+        # after it, so a caller could use the id it was just given and get a 404 from a request run first.
+        return Depends(dependency, scope="function")
+    except TypeError:  # FastAPI < 0.121 has no scopes (and exits before sending)
+        return Depends(dependency)
+
+
+async def session_slot(platform: PlatformDep) -> AsyncIterator[None]:
+    """Hold one of the ``api_threads`` slots of request sessions while the request's session is open.
+
+    A request waits for its turn here, in the event loop, holding nothing: without this bound, requests
+    waiting for a worker thread each kept a pool connection, and under load the others failed after 30 s.
+    """
+    async with platform.request_slots:
+        yield
+
+
+def get_session(
+    platform: PlatformDep, _slot: Annotated[None, _function_scoped(session_slot)]
+) -> Iterator[Session]:
     with platform.db.session() as session:
         yield session
 
 
-try:
-    # Commit before the answer is sent: from FastAPI 0.118 the exit of a request-scoped dependency runs after
-    # it, so a caller could use the id it was just given and get a 404 from a request that ran first.
-    _session = Depends(get_session, scope="function")
-except TypeError:  # FastAPI < 0.121 has no scopes (and exits before sending)
-    _session = Depends(get_session)
-SessionDep = Annotated[Session, _session]
+SessionDep = Annotated[Session, _function_scoped(get_session)]
+
+
+def _commit_after(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(endpoint)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        result = endpoint(*args, **kwargs)
+        kwargs["session"].commit()
+        return result
+
+    return run
+
+
+class SessionRoute(APIRoute):
+    """A route whose synchronous endpoint commits the request's session (``session``) in its own thread.
+
+    FastAPI validates a synchronous endpoint's answer in another worker thread, before the session dependency
+    exits. A write left uncommitted until then held SQLite's write lock while the request waited for a free
+    thread, and under load every thread was waiting for that lock: "database is locked" after 30 s. Committed
+    here, the lock is held only while the endpoint runs; the dependency's own commit finds nothing left to do.
+    An endpoint that raises commits nothing (the dependency rolls back).
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if not inspect.iscoroutinefunction(endpoint) and "session" in inspect.signature(endpoint).parameters:
+            endpoint = _commit_after(endpoint)
+        super().__init__(path, endpoint, **kwargs)
+
 
 _bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer <token>`.")
 
 
-def get_current_user(
-    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> User:
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def _authenticate(session: Session, credentials: HTTPAuthorizationCredentials | None) -> User:
     if credentials is None or not credentials.credentials:
         raise PlatformError(401, "unauthenticated", "This request needs a bearer token.")
     user = user_for_token(session, credentials.credentials)
@@ -52,7 +98,25 @@ def get_current_user(
     return user
 
 
+def get_current_user(session: SessionDep, credentials: BearerDep) -> User:
+    return _authenticate(session, credentials)
+
+
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_caller(platform: PlatformDep, credentials: BearerDep) -> User:
+    """The caller, found in a short session of its own that is closed before the route runs.
+
+    For routes that wait on a remote system: they hold no session while they wait, and open short ones
+    (:meth:`Database.session`, in a worker thread) for what they read and write. The user is detached: its
+    columns (``id``, ``is_admin``) can be read, its relationships cannot.
+    """
+    with platform.db.session() as session:
+        return _authenticate(session, credentials)
+
+
+Caller = Annotated[User, Depends(get_caller)]
 
 
 class PageParams:

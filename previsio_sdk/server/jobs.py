@@ -30,10 +30,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def build_driver(platform: Platform, connector: Connector) -> Driver:
-    """Instantiate the driver of a stored connector, with its decrypted secrets."""
-    cls = driver_class(connector.type)
-    config = ConnectorConfig(
+def connector_config(platform: Platform, connector: Connector) -> ConnectorConfig:
+    """What the driver of a stored connector is given, secrets decrypted (usable with the session closed)."""
+    return ConnectorConfig(
         type=connector.type,
         driver=connector.driver,
         host=connector.host,
@@ -43,6 +42,12 @@ def build_driver(platform: Platform, connector: Connector) -> Driver:
         options=dict(connector.options or {}),
         secrets=platform.vault.decrypt(connector.secret_enc),
     )
+
+
+def build_driver(platform: Platform, connector: Connector) -> Driver:
+    """Instantiate the driver of a stored connector, with its decrypted secrets."""
+    cls = driver_class(connector.type)
+    config = connector_config(platform, connector)
     return cls(config, connect_timeout=platform.settings.connect_timeout, settings=platform.settings)
 
 

@@ -10,13 +10,23 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse
 from sqlalchemy import select
 
-from ..deps import CurrentUser, PageDep, PlatformDep, Role, SessionDep, paginate, project_for, resource_for
+from ..deps import (
+    CurrentUser,
+    PageDep,
+    PlatformDep,
+    Role,
+    SessionDep,
+    SessionRoute,
+    paginate,
+    project_for,
+    resource_for,
+)
 from ..errors import Conflict, Invalid, NotFound, PlatformError
 from ..models import Dataset, DataSource, Job
 from ..schemas import DatasetFile, DatasetPublic, JobPublic, Page, SnapshotCreate
 from .common import receive_upload, refuse_declared_oversize, upload_format
 
-router = APIRouter(tags=["datasets"])
+router = APIRouter(tags=["datasets"], route_class=SessionRoute)
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 

@@ -8,7 +8,16 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
-from ..deps import CurrentUser, PageDep, PlatformDep, SessionDep, paginate, project_for, resource_for
+from ..deps import (
+    CurrentUser,
+    PageDep,
+    PlatformDep,
+    SessionDep,
+    SessionRoute,
+    paginate,
+    project_for,
+    resource_for,
+)
 from ..drivers import DestinationSpec, WriteMode
 from ..errors import NotFound
 from ..jobs import build_driver
@@ -16,7 +25,7 @@ from ..models import Connector, Dataset, Export, Exporter
 from ..schemas import ExportCreate, ExporterCreate, ExporterPublic, ExportPublic, Page
 from .common import ensure_unique_name, receive_upload, refuse_declared_oversize, upload_format
 
-router = APIRouter(tags=["exporters"])
+router = APIRouter(tags=["exporters"], route_class=SessionRoute)
 
 
 @router.post("/projects/{project_id}/exporters", status_code=201, response_model=ExporterPublic)
