@@ -5,10 +5,12 @@ from __future__ import annotations
 import shutil
 from typing import Annotated, Literal
 
+from anyio import to_thread
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
 from ..deps import (
+    Caller,
     CurrentUser,
     PageDep,
     PlatformDep,
@@ -129,29 +131,43 @@ def export_dataset(
 async def export_upload(
     request: Request,
     exporter_id: str,
-    session: SessionDep,
-    user: CurrentUser,
+    user: Caller,
     platform: PlatformDep,
     format: Annotated[
         Literal["csv", "parquet"] | None, Query(description="From file_name when omitted.")
     ] = None,
     file_name: Annotated[str | None, Query(max_length=500)] = None,
     source: Annotated[Literal["file", "dataframe"], Query(description="What the SDK uploaded.")] = "file",
-) -> Export:
-    """Export a CSV or Parquet file sent as the raw request body; answers with the export to poll."""
-    exporter = resource_for(session, user, Exporter, exporter_id, "exporter")
+) -> ExportPublic:
+    """Export a CSV or Parquet file sent as the raw request body; answers with the export to poll.
+
+    No metadata session is open while the body streams in: the caller is checked in a short session before,
+    and again in the one that stores the export after.
+    """
     fmt = upload_format(format, file_name)
     refuse_declared_oversize(request, platform)
+
+    def check_now() -> None:
+        with platform.db.session() as session:
+            resource_for(session, user, Exporter, exporter_id, "exporter")
+
+    def store() -> ExportPublic:
+        with platform.db.session() as session:
+            exporter = resource_for(session, user, Exporter, exporter_id, "exporter")
+            export = Export(
+                project_id=exporter.project_id, exporter_id=exporter.id, source=source, file_name=file_name
+            )
+            session.add(export)
+            session.flush()
+            answer = ExportPublic.model_validate(export)
+        return answer
+
+    await to_thread.run_sync(check_now)
     target = await receive_upload(request, platform, fmt)
-    upload_dir = target.parent
     try:
-        export = Export(
-            project_id=exporter.project_id, exporter_id=exporter.id, source=source, file_name=file_name
-        )
-        session.add(export)
-        session.commit()
+        export = await to_thread.run_sync(store)
     except BaseException:
-        shutil.rmtree(upload_dir, ignore_errors=True)
+        shutil.rmtree(target.parent, ignore_errors=True)
         raise
     platform.jobs.submit_export(export.id, target, fmt)
     return export
