@@ -27,9 +27,8 @@ def make_engine(url: str, pool_size: int = 5, max_overflow: int = 10) -> Engine:
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
     in_memory = url.startswith("sqlite") and (":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite:/"))
-    if (
-        not in_memory
-    ):  # SQLAlchemy's default pool for a server or an SQLite file, made explicit: it takes a size
+    if not in_memory:
+        # SQLAlchemy's default pool for a server or an SQLite file, made explicit: it takes a size.
         kwargs.update(poolclass=QueuePool, pool_size=pool_size, max_overflow=max_overflow)
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
