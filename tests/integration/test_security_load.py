@@ -202,14 +202,19 @@ def test_hanging_remote_calls_stop_at_their_deadline_while_the_platform_keeps_an
             platform, "POST", f"/projects/{pid}/connectors", json={"name": "ftp", "type": "ftp", **common}
         )
         ftp = ftp.json()["id"]
-        # One call alone first: it reaches the server and hangs there (and the sandbox's fork server starts).
-        alone = _call(platform, "POST", f"/connectors/{pg}/test").json()
-        assert (alone["ok"], alone["code"], trickle.accepted) == (False, "timeout", 1)
+        # Calls alone first: they hang at the server. The first one also starts the sandbox's fork server,
+        # which may take the whole deadline on a loaded machine before the child connects.
+        for _ in range(4):
+            alone = _call(platform, "POST", f"/connectors/{pg}/test").json()
+            assert (alone["ok"], alone["code"]) == (False, "timeout")
+            if trickle.accepted:
+                break
+        assert trickle.accepted == 1
         calls: list[tuple[str, str, dict[str, Any]]] = []
         for n in range(10):
             calls.append(("POST", f"/connectors/{pg}/test", {}))
             calls.append(("GET", f"/connectors/{pg}/tables", {}))
-            calls.append(("GET", f"/connectors/{ftp}/files", {"params": {"path": "/"}}))
+            calls.append(("GET", f"/connectors/{ftp}/files", {}))
             ds = {"name": f"ds{n}", "connector_id": pg, "table": "orders"}
             calls.append(("POST", f"/projects/{pid}/datasources", {"json": ds}))
         auth = {"Authorization": f"Bearer {platform.token}"}
@@ -270,8 +275,9 @@ def test_hanging_remote_calls_stop_at_their_deadline_while_the_platform_keeps_an
                 assert (status, body["error"]["code"]) == (422, "timeout"), (what, status, body)
                 assert "PREVISIO_REMOTE_CALL_TIMEOUT_SECONDS" in body["error"]["message"]
             assert REMOTE_DEADLINE - 0.5 <= seconds <= REMOTE_DEADLINE + 5, (what, seconds)
-        # On a loaded machine some children are stopped before they connect: the count is printed, not tested.
+        # The calls hung at the server (on a loaded machine a few may be stopped before they connect).
         print(f"connections the trickle server accepted: {trickle.accepted}")
+        assert trickle.accepted >= 11
         assert len(health) >= 10 and all(status == 200 for status, _ in health)
         assert _percentile(health_times, 0.99) < 1.0
         assert len(others) >= 10 and all(status == 200 for status, _ in others)
@@ -288,7 +294,7 @@ def test_replay_to_a_member_removed_from_the_project_answers_404(
 ) -> None:
     """A creation sent with an Idempotency-Key by an editor, then sent again after the owner removed the
     editor from the project, answers 404 ``not_found`` (what the route answers now), not the stored 201;
-    while still a member, the replay gives the stored answer."""
+    while an editor, the replay gives the stored answer, and once demoted to viewer, 403 ``forbidden``."""
     platform = own_platform()
     user = _call(platform, "POST", "/users", json={"name": "alice"}).json()
     token = _call(platform, "POST", f"/users/{user['id']}/tokens").json()["token"]
@@ -302,6 +308,11 @@ def test_replay_to_a_member_removed_from_the_project_answers_404(
     again = _call(platform, "POST", f"/projects/{pid}/connectors", token, json=body, headers=key)
     assert (again.status_code, again.headers.get("Idempotent-Replayed")) == (201, "true")
     assert again.json() == first.json()
+
+    demoted = _call(platform, "POST", f"/projects/{pid}/members", json={"user": "alice", "role": "viewer"})
+    assert demoted.status_code == 200
+    replay = _call(platform, "POST", f"/projects/{pid}/connectors", token, json=body, headers=key)
+    assert (replay.status_code, replay.json()["error"]["code"]) == (403, "forbidden")
 
     assert _call(platform, "DELETE", f"/projects/{pid}/members/{user['id']}").status_code == 204
     replay = _call(platform, "POST", f"/projects/{pid}/connectors", token, json=body, headers=key)
