@@ -144,6 +144,7 @@ def create_app(settings: Settings | None = None, platform: Platform | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not platform.started:
             platform.start()
+        platform.bind_limits()
         yield
         platform.stop()
 

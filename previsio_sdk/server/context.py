@@ -53,7 +53,13 @@ class JobContext:
         settings.home.mkdir(parents=True, exist_ok=True)
         return cls(
             settings=settings,
-            db=Database(settings.metadata_url, upgrade=settings.db_auto_upgrade),
+            # The pool fits the workers: a request or a job never waits for a connection (Settings.pool_size).
+            db=Database(
+                settings.metadata_url,
+                upgrade=settings.db_auto_upgrade,
+                pool_size=settings.pool_size,
+                max_overflow=settings.api_threads,
+            ),
             vault=Vault.for_settings(settings),
             store=open_store(settings),
             owner=process_identity(role),

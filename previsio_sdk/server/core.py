@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
+
+from anyio import CapacityLimiter, to_thread
 
 from .auth import bootstrap_admin
 from .context import JobContext
@@ -33,6 +36,10 @@ class Platform:
         register_store_collector(self.context, self.jobs)
         self.admin_token: str | None = None
         self.started = False
+        #: Request sessions open at once (see deps.session_slot) and remote calls running at once (see
+        #: remote.call_remote); made by :meth:`bind_limits` in the event loop serving the API.
+        self.request_slots: Any = None
+        self.remote_slots: Any = None
 
     @property
     def single_node(self) -> bool:
@@ -47,6 +54,17 @@ class Platform:
         self.reaper.start()
         self.admin_token = bootstrap_admin(self)
         self.started = True
+
+    def bind_limits(self) -> None:
+        """Size the API's worker threads and make its limiters; called in the event loop that serves the API.
+
+        The metadata pool was sized for ``api_threads`` (see :attr:`Settings.pool_size`): the default thread
+        limiter of the loop and the request session slots take the same number.
+        """
+        to_thread.current_default_thread_limiter().total_tokens = self.settings.api_threads
+        self.request_slots = CapacityLimiter(self.settings.api_threads)
+        # Remote calls wait in threads of their own: a hung one never takes a thread a request needs.
+        self.remote_slots = CapacityLimiter(self.settings.max_remote_calls)
 
     def stop(self) -> None:
         """Stop the executor (this process's running jobs stop) and the reaper."""

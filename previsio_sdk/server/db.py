@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 #: The revision that creates the schema of previsio_sdk 0.1.0.
 BASE_REVISION = "0001"
@@ -75,7 +76,7 @@ def upgrade_schema(engine: Engine) -> tuple[str | None, str]:
     return before, str(after)
 
 
-def make_engine(url: str, *, upgrade: bool = True) -> Engine:
+def make_engine(url: str, *, upgrade: bool = True, pool_size: int = 5, max_overflow: int = 10) -> Engine:
     """Create the metadata engine for ``url`` and bring its schema up to date.
 
     SQLite gets WAL journaling and a busy timeout so that API requests and job threads can write side by side.
@@ -83,6 +84,8 @@ def make_engine(url: str, *, upgrade: bool = True) -> Engine:
     Args:
         url: SQLAlchemy URL of the store.
         upgrade: Run the missing migrations; when False, a store not at the newest revision is refused.
+        pool_size: Connections the pool keeps open (SQLite files included).
+        max_overflow: Connections it may open beyond ``pool_size`` under load, closed when given back.
 
     Raises:
         SchemaOutOfDate: ``upgrade`` is False and the store needs migrations (``previsio db upgrade``).
@@ -90,6 +93,10 @@ def make_engine(url: str, *, upgrade: bool = True) -> Engine:
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    in_memory = url.startswith("sqlite") and (":memory:" in url or url.rstrip("/") in ("sqlite:", "sqlite:/"))
+    if not in_memory:
+        # SQLAlchemy's default pool for a server or an SQLite file, made explicit: it takes a size.
+        kwargs.update(poolclass=QueuePool, pool_size=pool_size, max_overflow=max_overflow)
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
 
@@ -122,10 +129,12 @@ class Database:
     Args:
         url: SQLAlchemy URL of the metadata store.
         upgrade: Bring the schema to the newest revision first (see :func:`make_engine`).
+        pool_size: Connections the pool keeps open.
+        max_overflow: Connections it may open beyond ``pool_size`` under load.
     """
 
-    def __init__(self, url: str, *, upgrade: bool = True) -> None:
-        self.engine = make_engine(url, upgrade=upgrade)
+    def __init__(self, url: str, *, upgrade: bool = True, pool_size: int = 5, max_overflow: int = 10) -> None:
+        self.engine = make_engine(url, upgrade=upgrade, pool_size=pool_size, max_overflow=max_overflow)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @contextmanager

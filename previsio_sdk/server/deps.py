@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated, Any, Literal, TypeVar
+import functools
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+# The access checks live in .access (the idempotency middleware uses them too); routes import them from here.
+from .access import ROLES as ROLES
+from .access import Role as Role
+from .access import project_for as project_for
+from .access import resource_for as resource_for
+from .access import visible_project_ids as visible_project_ids
 from .auth import user_for_token
 from .core import Platform
-from .errors import NotFound, PlatformError
-from .models import Base, Project, ProjectMember, User
-
-M = TypeVar("M", bound=Base)
+from .errors import PlatformError
+from .models import User
 
 
 def get_platform(request: Request) -> Platform:
@@ -25,25 +32,68 @@ def get_platform(request: Request) -> Platform:
 PlatformDep = Annotated[Platform, Depends(get_platform)]
 
 
-def get_session(platform: PlatformDep) -> Iterator[Session]:
+def _function_scoped(dependency: Any) -> Any:
+    try:
+        # Exit before the answer is sent: from FastAPI 0.118 the exit of a request-scoped dependency runs
+        # after it, so a caller could use the id it was just given and get a 404 from a request run first.
+        return Depends(dependency, scope="function")
+    except TypeError:  # FastAPI < 0.121 has no scopes (and exits before sending)
+        return Depends(dependency)
+
+
+async def session_slot(platform: PlatformDep) -> AsyncIterator[None]:
+    """Hold one of the ``api_threads`` slots of request sessions while the request's session is open.
+
+    A request waits for its turn here, in the event loop, holding nothing: without this bound, requests
+    waiting for a worker thread each kept a pool connection, and under load the others failed after 30 s.
+    """
+    async with platform.request_slots:
+        yield
+
+
+def get_session(
+    platform: PlatformDep, _slot: Annotated[None, _function_scoped(session_slot)]
+) -> Iterator[Session]:
     with platform.db.session() as session:
         yield session
 
 
-try:
-    # Commit before the answer is sent: from FastAPI 0.118 the exit of a request-scoped dependency runs after
-    # it, so a caller could use the id it was just given and get a 404 from a request that ran first.
-    _session = Depends(get_session, scope="function")
-except TypeError:  # FastAPI < 0.121 has no scopes (and exits before sending)
-    _session = Depends(get_session)
-SessionDep = Annotated[Session, _session]
+SessionDep = Annotated[Session, _function_scoped(get_session)]
+
+
+def _commit_after(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(endpoint)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        result = endpoint(*args, **kwargs)
+        kwargs["session"].commit()
+        return result
+
+    return run
+
+
+class SessionRoute(APIRoute):
+    """A route whose synchronous endpoint commits the request's session (``session``) in its own thread.
+
+    FastAPI validates a synchronous endpoint's answer in another worker thread, before the session dependency
+    exits. A write left uncommitted until then held SQLite's write lock while the request waited for a free
+    thread, and under load every thread was waiting for that lock: "database is locked" after 30 s. Committed
+    here, the lock is held only while the endpoint runs; the dependency's own commit finds nothing left to do.
+    An endpoint that raises commits nothing (the dependency rolls back).
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        if not inspect.iscoroutinefunction(endpoint) and "session" in inspect.signature(endpoint).parameters:
+            endpoint = _commit_after(endpoint)
+        super().__init__(path, endpoint, **kwargs)
+
 
 _bearer = HTTPBearer(auto_error=False, description="An API token: `Authorization: Bearer <token>`.")
 
 
-def get_current_user(
-    session: SessionDep, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> User:
+BearerDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def _authenticate(session: Session, credentials: HTTPAuthorizationCredentials | None) -> User:
     if credentials is None or not credentials.credentials:
         raise PlatformError(401, "unauthenticated", "This request needs a bearer token.")
     user = user_for_token(session, credentials.credentials)
@@ -52,7 +102,25 @@ def get_current_user(
     return user
 
 
+def get_current_user(session: SessionDep, credentials: BearerDep) -> User:
+    return _authenticate(session, credentials)
+
+
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_caller(platform: PlatformDep, credentials: BearerDep) -> User:
+    """The caller, found in a short session of its own that is closed before the route runs.
+
+    For routes that wait on a remote system: they hold no session while they wait, and open short ones
+    (:meth:`Database.session`, in a worker thread) for what they read and write. The user is detached: its
+    columns (``id``, ``is_admin``) can be read, its relationships cannot.
+    """
+    with platform.db.session() as session:
+        return _authenticate(session, credentials)
+
+
+Caller = Annotated[User, Depends(get_caller)]
 
 
 class PageParams:
@@ -101,64 +169,6 @@ def paginate(session: Session, stmt, params: PageParams) -> tuple[list, int]:  #
     """Run ``stmt`` for one page; return the rows and the total count."""
     rows = list(session.scalars(stmt.limit(params.page_size).offset(params.offset)))
     return rows, count_rows(session, stmt)
-
-
-def visible_project_ids(user: User):  # type: ignore[no-untyped-def]
-    """Subquery of the ids of the projects ``user`` is a member of."""
-    return select(ProjectMember.project_id).where(ProjectMember.user_id == user.id)
-
-
-Role = Literal["viewer", "editor", "owner"]
-"""A member's role in a project: a viewer reads, an editor also changes, an owner also manages the project."""
-
-#: The roles, weakest first: each may do what the ones before it may.
-ROLES: tuple[Role, ...] = ("viewer", "editor", "owner")
-
-
-def _require(member: ProjectMember, min_role: Role) -> None:
-    rank = ROLES.index(member.role) if member.role in ROLES else 0  # type: ignore[arg-type]
-    if rank < ROLES.index(min_role):
-        raise PlatformError(
-            403,
-            "forbidden",
-            f"Your role in this project is {member.role}; this needs the {min_role} role"
-            + ("." if min_role == "owner" else " or a higher one."),
-            {"role": member.role, "required": min_role},
-        )
-
-
-def project_for(session: Session, user: User, project_id: str, min_role: Role = "editor") -> Project:
-    """The project ``project_id`` if the user is a member with at least ``min_role``.
-
-    The default asks for an editor: a route that only reads passes ``min_role="viewer"``.
-
-    Raises:
-        NotFound: No such project, or the user is not a member (no existence leak).
-        PlatformError: 403 ``forbidden``: a member whose role is too weak.
-    """
-    project = session.get(Project, project_id)
-    member = session.get(ProjectMember, (project_id, user.id)) if project is not None else None
-    if project is None or member is None:
-        raise NotFound("project", project_id)
-    _require(member, min_role)
-    return project
-
-
-def resource_for(
-    session: Session, user: User, model: type[M], ident: str, kind: str, min_role: Role = "editor"
-) -> M:
-    """A resource of a project the user is a member of with at least ``min_role`` (see :func:`project_for`).
-
-    Raises:
-        NotFound: No such resource, or the user is not a member of its project.
-        PlatformError: 403 ``forbidden``: a member whose role is too weak.
-    """
-    row = session.get(model, ident)
-    member = session.get(ProjectMember, (row.project_id, user.id)) if row is not None else None  # type: ignore[attr-defined]
-    if row is None or member is None:
-        raise NotFound(kind, ident)
-    _require(member, min_role)
-    return row
 
 
 def get_admin(user: CurrentUser) -> User:

@@ -19,8 +19,10 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .access import Role, project_for, resource_for
 from .auth import user_for_token
-from .models import IdempotencyRecord, utcnow
+from .errors import PlatformError
+from .models import Connector, Dataset, DataSource, Export, Exporter, IdempotencyRecord, Job, User, utcnow
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -43,6 +45,19 @@ NEVER_KEPT: list[re.Pattern[str]] = [
     re.compile(r"^/api/v1/users/[^/]+/tokens/?$"),
     re.compile(r"/secrets(/|$)"),
 ]
+
+#: What a replayed answer refers to, checked again before it is replayed (IdempotencyMiddleware._access_now).
+PROJECT_ROUTES = re.compile(r"^/api/v1/projects/([^/]+)(?:/(members)(?:/|$))?")
+RESOURCE_ROUTES = re.compile(r"^/api/v1/(connectors|datasources|datasets|exporters|exports|jobs)/([^/]+)")
+RESOURCE_MODELS: dict[str, Any] = {
+    "connectors": Connector,
+    "datasources": DataSource,
+    "datasets": Dataset,
+    "exporters": Exporter,
+    "exports": Export,
+    "jobs": Job,
+}
+ADMIN_ROUTES = re.compile(r"^/api/v1/(users|tokens)(/|$)")
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 #: An idempotency key: 1 to 255 visible ASCII characters.
@@ -138,9 +153,10 @@ class IdempotencyMiddleware:
     ``idempotency_ttl_seconds`` under (caller, key), with a digest of the request. The same request sent again
     with the same key gets that answer back (header ``Idempotent-Replayed: true``) and creates nothing; the
     same key with another request is refused (422 ``idempotency_key_reused``); a request whose twin is still
-    running is refused too (409 ``idempotency_key_in_use``, worth retrying a moment later). Failed answers are
-    not kept: the request may be sent again as it is. Answers marked ``Cache-Control: no-store`` (a new
-    token's) are never kept.
+    running is refused too (409 ``idempotency_key_in_use``, worth retrying a moment later). A caller who lost
+    access to what the answer refers to gets what the route would answer now (404 ``not_found``, 403
+    ``forbidden``) instead of the answer. Failed answers are not kept: the request may be sent again as it is.
+    Answers marked ``Cache-Control: no-store`` (a new token's) are never kept.
     """
 
     def __init__(self, app: ASGIApp, platform: Platform) -> None:
@@ -276,6 +292,12 @@ class IdempotencyMiddleware:
             await send(start)
             await send({"type": "http.response.body", "body": body, "more_body": False})
             return
+        refused = await to_thread.run_sync(self._access_now, stored.user_id, scope["path"], stored.body)
+        if refused is not None:
+            start, body = _error(scope, refused.status, refused.code, refused.message, refused.details)
+            await send(start)
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+            return
         body = stored.body or b""
         headers = [
             (b"content-type", (stored.content_type or "application/json").encode("latin-1")),
@@ -311,6 +333,44 @@ class IdempotencyMiddleware:
         except IntegrityError:  # a twin request claimed the key first
             return user_id, False, None
         return user_id, True, None
+
+    def _access_now(self, user_id: str, path: str, body: bytes | None) -> PlatformError | None:
+        """What the route would answer now to a caller who lost access to what a stored answer refers to.
+
+        The project in the path (editor needed, owner for members), the resource in the path (editor of its
+        project), the project the answer names (``project_id``, or ``id`` of a created project: any member)
+        and, for the administrators' routes, the admin flag are checked again.
+
+        Returns:
+            The error to answer instead of the stored answer (404 ``not_found``, 403 ``forbidden``), or None.
+        """
+        try:
+            answer = json.loads(body or b"null")
+        except ValueError:
+            answer = None
+        answer = answer if isinstance(answer, dict) else {}
+        with self.platform.db.session() as s:
+            user = s.get(User, user_id)
+            if user is None:
+                return PlatformError(401, "invalid_token", "The token is unknown, expired or revoked.")
+            try:
+                if ADMIN_ROUTES.match(path) and not user.is_admin:
+                    raise PlatformError(403, "forbidden", "Only an administrator may do this.")
+                if path.rstrip("/") == "/api/v1/projects" and isinstance(answer.get("id"), str):
+                    project_for(s, user, answer["id"], min_role="viewer")
+                in_project = PROJECT_ROUTES.match(path)
+                if in_project:
+                    role: Role = "owner" if in_project.group(2) == "members" else "editor"
+                    project_for(s, user, in_project.group(1), min_role=role)
+                on_resource = RESOURCE_ROUTES.match(path)
+                if on_resource:
+                    kind = on_resource.group(1)
+                    resource_for(s, user, RESOURCE_MODELS[kind], on_resource.group(2), kind[:-1])
+                if isinstance(answer.get("project_id"), str):
+                    project_for(s, user, answer["project_id"])
+            except PlatformError as exc:
+                return exc
+        return None
 
     def _store(
         self, user_id: str, key: str, fingerprint: str, status: int, content_type: str, body: bytes

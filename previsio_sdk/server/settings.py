@@ -64,6 +64,16 @@ class Settings(BaseSettings):
             ``max_attempts``.
         max_attempts: Times a job is started before a lost process fails it instead of sending it again.
         connect_timeout: Seconds allowed to open a connection to a remote system.
+        remote_call_timeout_seconds: Longest an API request may wait on a remote system (a connector test, a
+            listing of databases, tables or files, the check of a new datasource), waiting for its turn
+            included; over it the call is stopped and answered with the code ``timeout``.
+        max_remote_calls: Remote calls of API requests running at once, each in a child process; more wait
+            their turn (within their deadline) without holding anything else.
+        remote_call_memory_bytes: Resident memory a remote call's child process may use before it is stopped
+            (422 ``limit_exceeded``).
+        api_threads: Threads running the API's database work (the requests' sessions); the metadata store's
+            connection pool is sized from it: ``api_threads + job_workers + 10`` connections kept, up to
+            ``api_threads`` more under load, so that a request never waits for a connection.
         local_roots: Directories of the platform's machine that ``local`` connectors may be rooted in (at or
             below one of them); empty (the default) disables local connectors. Set as a JSON list:
             ``PREVISIO_LOCAL_ROOTS='["/srv/data", "/mnt/exports"]'``.
@@ -115,6 +125,10 @@ class Settings(BaseSettings):
     lease_seconds: int = 30
     max_attempts: int = 3
     connect_timeout: int = 10
+    remote_call_timeout_seconds: int = Field(default=60, ge=1)
+    max_remote_calls: int = Field(default=40, ge=1)
+    remote_call_memory_bytes: int = Field(default=1024**3, ge=64 * 1024**2)
+    api_threads: int = Field(default=40, ge=2)
     local_roots: list[Path] = Field(default_factory=list)
     sqlite_roots: list[Path] = Field(default_factory=list)
     share_dataset_files: bool = False
@@ -142,6 +156,11 @@ class Settings(BaseSettings):
     def tmp_dir(self) -> Path:
         """Directory of files being written; emptied at start-up."""
         return (self.data_dir or self.home) / "tmp"
+
+    @property
+    def pool_size(self) -> int:
+        """Connections the metadata store's pool keeps: one per API thread and job worker, and a margin."""
+        return self.api_threads + self.job_workers + 10
 
     @property
     def metadata_url(self) -> str:

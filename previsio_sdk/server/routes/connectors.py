@@ -4,14 +4,27 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+from anyio import to_thread
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
 
-from ..deps import CurrentUser, PageDep, PlatformDep, SessionDep, paginate, project_for, resource_for
+from ..core import Platform
+from ..deps import (
+    Caller,
+    CurrentUser,
+    PageDep,
+    PlatformDep,
+    SessionDep,
+    SessionRoute,
+    paginate,
+    project_for,
+    resource_for,
+)
 from ..drivers import ConnectorConfig, driver_class
 from ..errors import Conflict
-from ..jobs import build_driver
-from ..models import Connector, DataSource, Export, Exporter
+from ..jobs import connector_config
+from ..models import Connector, DataSource, Export, Exporter, User
+from ..remote import RemoteTimeout, call_remote
 from ..schemas import (
     NO_NUL,
     ConnectorCreate,
@@ -27,7 +40,7 @@ from ..schemas import (
 from ..secret_export import encrypt_secrets
 from .common import ensure_unique_name
 
-router = APIRouter(tags=["connectors"])
+router = APIRouter(tags=["connectors"], route_class=SessionRoute)
 
 
 def connector_public(platform: Any, row: Connector) -> ConnectorPublic:
@@ -234,12 +247,24 @@ def delete_connector(
     return Response(status_code=204)
 
 
+def _remote_target(platform: Platform, user: User, connector_id: str) -> tuple[Connector, ConnectorConfig]:
+    """In a short session of its own: the connector the caller may use (editor) and its driver's config.
+
+    Routes that call the remote system run this in a worker thread, then call it with no session open.
+    """
+    with platform.db.session() as session:
+        row = resource_for(session, user, Connector, connector_id, "connector")
+        return row, connector_config(platform, row)
+
+
 @router.post("/connectors/{connector_id}/test", response_model=ConnectorTest)
-def test_connector(
-    connector_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep
-) -> ConnectorTest:
-    """Try to connect; a failure is reported in the body (``ok: false``), not as an error status."""
-    row = resource_for(session, user, Connector, connector_id, "connector")
+async def test_connector(connector_id: str, user: Caller, platform: PlatformDep) -> ConnectorTest:
+    """Try to connect; a failure is reported in the body (``ok: false``), not as an error status.
+
+    A system that does not answer within ``remote_call_timeout_seconds`` gives ``ok: false`` with the code
+    ``timeout``.
+    """
+    row, config = await to_thread.run_sync(_remote_target, platform, user, connector_id)
     if row.needs_credentials:
         return ConnectorTest(
             ok=False,
@@ -249,7 +274,10 @@ def test_connector(
                 "changed without them being given again. Set them with an update."
             ),
         )
-    outcome = build_driver(platform, row).test()
+    try:
+        outcome = await call_remote(platform, config, "test")
+    except RemoteTimeout as exc:
+        return ConnectorTest(ok=False, code=exc.code, message=exc.message)
     return ConnectorTest(ok=outcome.ok, code=outcome.code, message=outcome.message)
 
 
@@ -271,37 +299,33 @@ def export_secrets(
 
 
 @router.get("/connectors/{connector_id}/databases", response_model=NameList)
-def list_databases(
-    connector_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep
-) -> NameList:
+async def list_databases(connector_id: str, user: Caller, platform: PlatformDep) -> NameList:
     """The databases the connector's credentials can see."""
-    row = resource_for(session, user, Connector, connector_id, "connector")
-    return NameList(items=build_driver(platform, row).list_databases())
+    _row, config = await to_thread.run_sync(_remote_target, platform, user, connector_id)
+    return NameList(items=await call_remote(platform, config, "list_databases"))
 
 
 @router.get("/connectors/{connector_id}/tables", response_model=NameList)
-def list_tables(
+async def list_tables(
     connector_id: str,
-    session: SessionDep,
-    user: CurrentUser,
+    user: Caller,
     platform: PlatformDep,
     database: Annotated[str | None, Query(max_length=1000, pattern=NO_NUL)] = None,
 ) -> NameList:
     """The tables (and views) of a database; the connector's default database when none is given."""
-    row = resource_for(session, user, Connector, connector_id, "connector")
-    return NameList(items=build_driver(platform, row).list_tables(database))
+    _row, config = await to_thread.run_sync(_remote_target, platform, user, connector_id)
+    return NameList(items=await call_remote(platform, config, "list_tables", database))
 
 
 @router.get("/connectors/{connector_id}/files", response_model=Page[FileEntry])
-def list_files(
+async def list_files(
     connector_id: str,
-    session: SessionDep,
-    user: CurrentUser,
+    user: Caller,
     platform: PlatformDep,
     params: PageDep,
     path: Annotated[str, Query(max_length=4000, pattern=NO_NUL)] = "",
     bucket: Annotated[str | None, Query(max_length=1000, pattern=NO_NUL)] = None,
 ) -> dict:
     """The files under ``path`` (file and object-store connectors)."""
-    row = resource_for(session, user, Connector, connector_id, "connector")
-    return params.window(build_driver(platform, row).list_files(path, bucket))
+    _row, config = await to_thread.run_sync(_remote_target, platform, user, connector_id)
+    return params.window(await call_remote(platform, config, "list_files", path, bucket))

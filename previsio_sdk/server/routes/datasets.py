@@ -6,18 +6,31 @@ from typing import Annotated, Literal
 from urllib.parse import quote
 
 import pyarrow as pa
+from anyio import to_thread
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import FileResponse, StreamingResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from starlette.concurrency import iterate_in_threadpool
 
-from ..deps import CurrentUser, PageDep, PlatformDep, Role, SessionDep, paginate, project_for, resource_for
+from ..deps import (
+    Caller,
+    CurrentUser,
+    PageDep,
+    PlatformDep,
+    Role,
+    SessionDep,
+    SessionRoute,
+    paginate,
+    project_for,
+    resource_for,
+)
 from ..errors import Conflict, Invalid, NotFound, PlatformError
 from ..models import Dataset, DataSource, Job
 from ..schemas import DatasetFile, DatasetPublic, JobPublic, Page, SnapshotCreate
 from .common import receive_upload, refuse_declared_oversize, upload_format
 
-router = APIRouter(tags=["datasets"])
+router = APIRouter(tags=["datasets"], route_class=SessionRoute)
 
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 
@@ -73,8 +86,7 @@ def create_snapshot(
 async def upload_dataset(
     request: Request,
     project_id: str,
-    session: SessionDep,
-    user: CurrentUser,
+    user: Caller,
     platform: PlatformDep,
     name: Annotated[str, Query(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")],
     format: Annotated[
@@ -85,33 +97,52 @@ async def upload_dataset(
         str | None,
         Query(max_length=64, description="Datasource of the project the data was taken from (its lineage)."),
     ] = None,
-) -> Job:
-    """Upload a CSV or Parquet file (the raw request body) as a new dataset; answers with the job to poll."""
-    project = project_for(session, user, project_id)
+) -> JobPublic:
+    """Upload a CSV or Parquet file (the raw request body) as a new dataset; answers with the job to poll.
+
+    No metadata session is open while the body streams in (a slow sender holds nothing the others need):
+    the caller is checked in a short session before, and again in the one that stores the dataset after.
+    """
     name = name.strip()
     if not name:
         raise Invalid("The dataset name must hold printable characters.", {"field": "name"})
     fmt = upload_format(format, file_name)
     refuse_declared_oversize(request, platform)
-    if datasource_id is not None:
-        source = session.get(DataSource, datasource_id)
-        if source is None or source.project_id != project.id:
-            raise NotFound("datasource in this project", datasource_id)
-    _ensure_free_name(session, project.id, name)
+
+    def check(session: Session) -> None:
+        project = project_for(session, user, project_id)
+        if datasource_id is not None:
+            source = session.get(DataSource, datasource_id)
+            if source is None or source.project_id != project.id:
+                raise NotFound("datasource in this project", datasource_id)
+        _ensure_free_name(session, project.id, name)
+
+    def check_now() -> None:
+        with platform.db.session() as session:
+            check(session)
+
+    def store() -> JobPublic:
+        with platform.db.session() as session:
+            check(session)
+            dataset = Dataset(
+                project_id=project_id,
+                name=name,
+                origin="upload",
+                file_name=file_name,
+                datasource_id=datasource_id,
+            )
+            session.add(dataset)
+            session.flush()
+            job = Job(project_id=project_id, kind="upload", dataset_id=dataset.id)
+            session.add(job)
+            session.flush()
+            answer = JobPublic.model_validate(job)
+        return answer
+
+    await to_thread.run_sync(check_now)
     upload = await receive_upload(request, platform, fmt)
     try:
-        dataset = Dataset(
-            project_id=project.id,
-            name=name,
-            origin="upload",
-            file_name=file_name,
-            datasource_id=datasource_id,
-        )
-        session.add(dataset)
-        session.flush()
-        job = Job(project_id=project.id, kind="upload", dataset_id=dataset.id)
-        session.add(job)
-        session.commit()
+        job = await to_thread.run_sync(store)
     except BaseException:
         platform.store.remove_upload(upload)
         raise

@@ -2,31 +2,51 @@
 
 from __future__ import annotations
 
+from anyio import to_thread
 from fastapi import APIRouter, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from ..deps import CurrentUser, PageDep, PlatformDep, SessionDep, paginate, project_for, resource_for
-from ..drivers import SourceSpec
+from ..core import Platform
+from ..deps import (
+    Caller,
+    CurrentUser,
+    PageDep,
+    PlatformDep,
+    SessionDep,
+    SessionRoute,
+    paginate,
+    project_for,
+    resource_for,
+)
+from ..drivers import ConnectorConfig, SourceSpec
 from ..errors import NotFound
 from ..jobs import build_driver
-from ..models import Connector, DataSource
+from ..models import Connector, DataSource, User
+from ..remote import call_remote
 from ..schemas import DataSourceCreate, DataSourcePublic, Page
 from .common import ensure_unique_name
 
-router = APIRouter(tags=["datasources"])
+router = APIRouter(tags=["datasources"], route_class=SessionRoute)
 
 
-@router.post("/projects/{project_id}/datasources", status_code=201, response_model=DataSourcePublic)
-def create_datasource(
-    project_id: str, body: DataSourceCreate, session: SessionDep, user: CurrentUser, platform: PlatformDep
-) -> DataSource:
-    """Create a datasource; with ``check`` (the default) the source is looked up remotely first."""
+def _connector_in_project(session: Session, user: User, project_id: str, connector_id: str) -> Connector:
+    """The connector ``connector_id`` of a project the caller may change (editor)."""
     project = project_for(session, user, project_id)
-    connector = session.get(Connector, body.connector_id)
+    connector = session.get(Connector, connector_id)
     if connector is None or connector.project_id != project.id:
-        raise NotFound("connector in this project", body.connector_id)
-    ensure_unique_name(session, DataSource, project.id, body.name, "datasource")
-    driver = build_driver(platform, connector)
+        raise NotFound("connector in this project", connector_id)
+    return connector
+
+
+def _prepare(
+    platform: Platform, user: User, project_id: str, body: DataSourceCreate
+) -> tuple[ConnectorConfig, SourceSpec]:
+    """In a short session: check the caller, the connector and the name; the source, normalised."""
+    with platform.db.session() as session:
+        connector = _connector_in_project(session, user, project_id, body.connector_id)
+        ensure_unique_name(session, DataSource, project_id, body.name, "datasource")
+        driver = build_driver(platform, connector)
     spec = driver.normalize_source(
         SourceSpec(
             database=body.database,
@@ -37,22 +57,45 @@ def create_datasource(
             options=dict(body.options),
         )
     )
+    return driver.config, spec
+
+
+def _store(
+    platform: Platform, user: User, project_id: str, body: DataSourceCreate, spec: SourceSpec
+) -> DataSourcePublic:
+    """In a new short session: check again (the remote check took time), then store the datasource."""
+    with platform.db.session() as session:
+        connector = _connector_in_project(session, user, project_id, body.connector_id)
+        ensure_unique_name(session, DataSource, project_id, body.name, "datasource")
+        row = DataSource(
+            project_id=connector.project_id,
+            connector_id=connector.id,
+            name=body.name,
+            database=spec.database,
+            table=spec.table,
+            request=spec.request,
+            path=spec.path,
+            bucket=spec.bucket,
+            options=spec.options,
+        )
+        session.add(row)
+        session.flush()
+        return DataSourcePublic.model_validate(row)
+
+
+@router.post("/projects/{project_id}/datasources", status_code=201, response_model=DataSourcePublic)
+async def create_datasource(
+    project_id: str, body: DataSourceCreate, user: Caller, platform: PlatformDep
+) -> DataSourcePublic:
+    """Create a datasource; with ``check`` (the default) the source is looked up remotely first.
+
+    No metadata session is open during the remote check, which ends within ``remote_call_timeout_seconds``
+    (422 ``timeout`` past it).
+    """
+    config, spec = await to_thread.run_sync(_prepare, platform, user, project_id, body)
     if body.check:
-        driver.check_source(spec)
-    row = DataSource(
-        project_id=project.id,
-        connector_id=connector.id,
-        name=body.name,
-        database=spec.database,
-        table=spec.table,
-        request=spec.request,
-        path=spec.path,
-        bucket=spec.bucket,
-        options=spec.options,
-    )
-    session.add(row)
-    session.flush()
-    return row
+        await call_remote(platform, config, "check_source", spec)
+    return await to_thread.run_sync(_store, platform, user, project_id, body, spec)
 
 
 @router.get("/projects/{project_id}/datasources", response_model=Page[DataSourcePublic])

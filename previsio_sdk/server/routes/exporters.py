@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+from anyio import to_thread
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
 
-from ..deps import CurrentUser, PageDep, PlatformDep, SessionDep, paginate, project_for, resource_for
+from ..deps import (
+    Caller,
+    CurrentUser,
+    PageDep,
+    PlatformDep,
+    SessionDep,
+    SessionRoute,
+    paginate,
+    project_for,
+    resource_for,
+)
 from ..drivers import DestinationSpec, WriteMode
 from ..errors import NotFound
 from ..jobs import build_driver, cancel
@@ -15,7 +26,7 @@ from ..models import Connector, Dataset, Export, Exporter
 from ..schemas import ExportCreate, ExporterCreate, ExporterPublic, ExportPublic, Page
 from .common import ensure_unique_name, receive_upload, refuse_declared_oversize, upload_format
 
-router = APIRouter(tags=["exporters"])
+router = APIRouter(tags=["exporters"], route_class=SessionRoute)
 
 
 @router.post("/projects/{project_id}/exporters", status_code=201, response_model=ExporterPublic)
@@ -119,26 +130,41 @@ def export_dataset(
 async def export_upload(
     request: Request,
     exporter_id: str,
-    session: SessionDep,
-    user: CurrentUser,
+    user: Caller,
     platform: PlatformDep,
     format: Annotated[
         Literal["csv", "parquet"] | None, Query(description="From file_name when omitted.")
     ] = None,
     file_name: Annotated[str | None, Query(max_length=500)] = None,
     source: Annotated[Literal["file", "dataframe"], Query(description="What the SDK uploaded.")] = "file",
-) -> Export:
-    """Export a CSV or Parquet file sent as the raw request body; answers with the export to poll."""
-    exporter = resource_for(session, user, Exporter, exporter_id, "exporter")
+) -> ExportPublic:
+    """Export a CSV or Parquet file sent as the raw request body; answers with the export to poll.
+
+    No metadata session is open while the body streams in: the caller is checked in a short session before,
+    and again in the one that stores the export after.
+    """
     fmt = upload_format(format, file_name)
     refuse_declared_oversize(request, platform)
+
+    def check_now() -> None:
+        with platform.db.session() as session:
+            resource_for(session, user, Exporter, exporter_id, "exporter")
+
+    def store() -> ExportPublic:
+        with platform.db.session() as session:
+            exporter = resource_for(session, user, Exporter, exporter_id, "exporter")
+            export = Export(
+                project_id=exporter.project_id, exporter_id=exporter.id, source=source, file_name=file_name
+            )
+            session.add(export)
+            session.flush()
+            answer = ExportPublic.model_validate(export)
+        return answer
+
+    await to_thread.run_sync(check_now)
     upload = await receive_upload(request, platform, fmt)
     try:
-        export = Export(
-            project_id=exporter.project_id, exporter_id=exporter.id, source=source, file_name=file_name
-        )
-        session.add(export)
-        session.commit()
+        export = await to_thread.run_sync(store)
     except BaseException:
         platform.store.remove_upload(upload)
         raise

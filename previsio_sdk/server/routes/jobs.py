@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ..deps import CurrentUser, SessionDep, resource_for
+from ..deps import CurrentUser, SessionDep, SessionRoute, resource_for
 from ..jobs import cancel
 from ..models import Job
 from ..schemas import JobPublic
 
-router = APIRouter(tags=["jobs"])
+router = APIRouter(tags=["jobs"], route_class=SessionRoute)
 
 
 @router.get("/jobs/{job_id}", response_model=JobPublic)

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Response
 from sqlalchemy import func, select
 
 from ..accounts import find_user
-from ..deps import CurrentUser, PageDep, SessionDep, count_rows, paginate, project_for
+from ..deps import CurrentUser, PageDep, SessionDep, SessionRoute, count_rows, paginate, project_for
 from ..errors import Conflict, NotFound
 from ..models import ProjectMember, User
 from ..schemas import MemberCreate, MemberPublic, Page
 
-router = APIRouter(tags=["members"])
+router = APIRouter(tags=["members"], route_class=SessionRoute)
 
 
 def _public(member: ProjectMember, user: User) -> dict[str, Any]:

@@ -5,12 +5,21 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from sqlalchemy import select
 
-from ..deps import CurrentUser, PageDep, PlatformDep, SessionDep, paginate, project_for, visible_project_ids
+from ..deps import (
+    CurrentUser,
+    PageDep,
+    PlatformDep,
+    SessionDep,
+    SessionRoute,
+    paginate,
+    project_for,
+    visible_project_ids,
+)
 from ..errors import Conflict
 from ..models import Dataset, Project, ProjectMember
 from ..schemas import Page, ProjectCreate, ProjectPublic, ProjectUpdate
 
-router = APIRouter(tags=["projects"])
+router = APIRouter(tags=["projects"], route_class=SessionRoute)
 
 
 def _ensure_unique(session: SessionDep, owner_id: str, name: str, exclude_id: str | None = None) -> None:

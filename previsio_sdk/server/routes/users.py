@@ -6,11 +6,11 @@ from fastapi import APIRouter, Response
 from sqlalchemy import select
 
 from ..accounts import create_token, create_user, find_user, list_tokens, revoke_token
-from ..deps import AdminUser, PageDep, SessionDep, paginate
+from ..deps import AdminUser, PageDep, SessionDep, SessionRoute, paginate
 from ..models import Token, User
 from ..schemas import Page, TokenCreate, TokenCreated, TokenPublic, UserCreate, UserPublic
 
-router = APIRouter(tags=["users"])
+router = APIRouter(tags=["users"], route_class=SessionRoute)
 
 
 @router.post("/users", status_code=201, response_model=UserPublic)
