@@ -9,11 +9,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import errors
+from . import client, config, errors, utils
 from ._default import init_client
-from .client import Client
+from .client import Client, verbose
 from .connection_map import ConnectorMap
-from .connectors import Connector, ConnectorTestResult, FileConnector, FileInfo, SQLConnector
+from .connectors import Connector, ConnectorTestResult, FileConnector, FileInfo, GCloud, SQLConnector
 from .datasets import Column, Dataset, Job
 from .datasources import DataSource
 from .errors import (
@@ -28,12 +28,13 @@ from .errors import (
     NotFoundError,
     PermissionDeniedError,
     PrevisioError,
+    PrevisionException,
     ServerError,
     ServerUnreachableError,
     ValidationError,
 )
 from .exporters import Export, Exporter, ExporterWriteMode
-from .project import Project
+from .project import Project, ProjectColor
 from .users import Member, Token, User
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "ExporterWriteMode",
     "FileConnector",
     "FileInfo",
+    "GCloud",
     "Job",
     "JobFailedError",
     "JobTimeoutError",
@@ -62,7 +64,9 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "PrevisioError",
+    "PrevisionException",
     "Project",
+    "ProjectColor",
     "SQLConnector",
     "ServerError",
     "ServerUnreachableError",
@@ -70,6 +74,10 @@ __all__ = [
     "User",
     "ValidationError",
     "__version__",
+    "client",
+    "config",
     "errors",
     "init_client",
+    "utils",
+    "verbose",
 ]

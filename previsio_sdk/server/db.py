@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
 from .models import Base
@@ -34,7 +34,32 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
     Base.metadata.create_all(engine)
+    _add_missing_columns(engine)
     return engine
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Add the nullable columns a newer version declares to the tables an older version created.
+
+    ``create_all`` creates missing tables only; a column added later (``projects.color``) would make every
+    query of an existing metadata store fail. Only nullable columns without a server default are added this
+    way; anything else needs a real migration.
+    """
+    existing = inspect(engine)
+    tables = set(existing.get_table_names())
+    statements = []
+    for table in Base.metadata.sorted_tables:
+        if table.name not in tables:
+            continue
+        have = {c["name"] for c in existing.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in have and column.nullable and column.server_default is None:
+                kind = column.type.compile(dialect=engine.dialect)
+                statements.append(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
+    if statements:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.exec_driver_sql(statement)
 
 
 class Database:
