@@ -38,6 +38,7 @@ from .base import (
     TestOutcome,
     register,
 )
+from .sql_detect import detect_dialect
 from .sql_write import TableWriterMixin
 
 Converter = Callable[[Any], Any]
@@ -569,6 +570,8 @@ class SQLDriver(TableWriterMixin, Driver):
             driver = "mysql"
         if driver is None:
             driver = _PORT_TO_DIALECT.get(config.port or 0)
+            if driver is None and config.host and config.port:  # any other port: ask the server
+                driver = detect_dialect(*_parse_host(config.host, config.port))
             if driver is None:
                 raise Invalid(
                     f"Cannot infer the SQL driver from port {config.port!r}; pass driver= one of "
