@@ -388,7 +388,7 @@ class Project(PrevisionIds):
         Raises:
             ConflictError: The project already has a connector of that name.
             ValidationError: The platform refused a setting, or (no ``driver``, an unusual port) no
-                PostgreSQL or MySQL/MariaDB server answered there (``code="driver_not_detected"``).
+                PostgreSQL or MySQL/MariaDB server answered there (the message asks for ``driver=``).
         """
         if driver is None:
             if port is None and host:

@@ -321,7 +321,7 @@ def test_driver_stays_an_override(project: pio.Project) -> None:
 
 
 def test_detection_fails_fast_and_clearly_where_no_database_answers(project: pio.Project) -> None:
-    """A closed port, or a server that neither greets nor answers the SSLRequest, is driver_not_detected."""
+    """A server that neither greets nor answers the SSLRequest is refused quickly, asking for driver=."""
     silent = socket.create_server(("127.0.0.1", 0))
     accepted: list[socket.socket] = []
     threading.Thread(target=lambda: accepted.append(silent.accept()[0]), daemon=True).start()
@@ -329,7 +329,7 @@ def test_detection_fails_fast_and_clearly_where_no_database_answers(project: pio
         started = time.monotonic()
         with pytest.raises(pio.ValidationError) as info:
             project.create_sql_connector("silent", "127.0.0.1", silent.getsockname()[1], "me", "pw")
-        assert info.value.code == "driver_not_detected"
+        assert (info.value.code, info.value.details) == ("validation_error", {"field": "driver"})
         assert "driver=" in info.value.message
         assert time.monotonic() - started < 6
     finally:

@@ -45,7 +45,6 @@ def _not_detected(host: str, port: int, why: str) -> Invalid:
         f"Cannot tell which database answers at {host}:{port} ({why}); pass driver='postgresql' or "
         "driver='mysql'.",
         {"field": "driver"},
-        code="driver_not_detected",
     )
 
 
@@ -61,7 +60,7 @@ def detect_dialect(host: str, port: int, timeout: float = DETECT_TIMEOUT) -> str
         ``"mysql"`` (MySQL or MariaDB) or ``"postgresql"``.
 
     Raises:
-        Invalid: Nothing answers there, or it speaks neither protocol (``code="driver_not_detected"``).
+        Invalid: Nothing answers there, or it speaks neither protocol (the message asks for ``driver=``).
     """
     if not host:
         raise _not_detected(str(host), port, "no host")
