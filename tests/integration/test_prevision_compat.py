@@ -547,3 +547,21 @@ def test_getting_started_exporter_and_class_level_exports(
     assert pd.read_csv(written)["amount"].tolist() == [1234.5, 7.25]
     ids = [e._id for e in pio.Export.list(exporter._id)]
     assert len(ids) == 3 and export._id in ids
+
+
+def test_an_older_metadata_store_gets_the_colour_column(tmp_path: Path) -> None:
+    """A metadata store made before projects had a colour gains the column when the platform opens it."""
+    import sqlalchemy as sa
+
+    from previsio_sdk.server.db import make_engine
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    make_engine(url).dispose()
+    old = sa.create_engine(url)
+    with old.begin() as conn:
+        conn.exec_driver_sql("ALTER TABLE projects DROP COLUMN color")
+    assert "color" not in {c["name"] for c in sa.inspect(old).get_columns("projects")}
+    old.dispose()
+    engine = make_engine(url)
+    assert "color" in {c["name"] for c in sa.inspect(engine).get_columns("projects")}
+    engine.dispose()
