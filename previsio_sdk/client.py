@@ -81,6 +81,13 @@ class Client:
 
         if url is None:
             url = _default.configured_url() or config.env_url()
+            if url is not None and url == config.env_url() and config.env_urls_disagree():
+                logger.warning(
+                    "%s and %s name different platforms; using %s.",
+                    config.ENV_URL,
+                    config.ENV_PREVISION_URL,
+                    url,
+                )
         if token is None and url is not None:
             # A configured token goes only to the URL it was configured with, never to another host.
             if _default.configured_url() and _same_url(url, _default.configured_url()):

@@ -69,6 +69,12 @@ def env_token() -> str | None:
     return ours or theirs
 
 
+def env_urls_disagree() -> bool:
+    """Whether ``PREVISIO_URL`` and ``PREVISION_URL`` are both set to different URLs (ours is used)."""
+    ours, theirs = _env(ENV_URL), _env(ENV_PREVISION_URL)
+    return bool(ours and theirs and ours.rstrip("/") != theirs.rstrip("/"))
+
+
 def orphan_token_variable() -> str | None:
     """The name of a token variable set while no URL variable is, if any (``PREVISION_MASTER_TOKEN``).
 

@@ -64,6 +64,16 @@ class TestClientSetup:
         monkeypatch.setenv("PREVISIO_TOKEN", TOKEN)
         assert pio.Client()._token == TOKEN
 
+    def test_disagreeing_url_variables_are_told(
+        self, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """PREVISIO_URL and PREVISION_URL naming different platforms log a warning naming the one used."""
+        monkeypatch.setenv("PREVISIO_URL", BASE_URL)
+        monkeypatch.setenv("PREVISION_URL", "http://prevision.test")
+        with caplog.at_level(logging.WARNING, logger="previsio_sdk"):
+            pio.Client()
+        assert f"using {BASE_URL}" in caplog.text
+
     def test_a_master_token_without_url_is_an_error_not_the_local_platform(
         self, monkeypatch: pytest.MonkeyPatch
     ) -> None:
