@@ -196,7 +196,7 @@ class PrevisioRunner:
 
     def run(self, target: str) -> tuple[float, dict[str, Any]]:
         t0 = time.perf_counter()
-        export = self.exporters[target].export_dataset(self.dataset, progress=False)
+        export = self.exporters[target].export_dataset(self.dataset, progress=False, wait_for_export=True)
         seconds = time.perf_counter() - t0
         return seconds, {"server_seconds": export.duration, "rows": export.rows}
 

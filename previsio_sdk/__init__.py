@@ -9,11 +9,11 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from . import errors
+from . import client, config, errors, utils
 from ._default import init_client
-from .client import Client
+from .client import Client, verbose
 from .connection_map import ConnectorMap
-from .connectors import Connector, ConnectorTestResult, FileConnector, FileInfo, SQLConnector
+from .connectors import Connector, ConnectorTestResult, FileConnector, FileInfo, GCloud, SQLConnector
 from .datasets import Column, Dataset, Job
 from .datasources import DataSource
 from .errors import (
@@ -29,12 +29,13 @@ from .errors import (
     NotFoundError,
     PermissionDeniedError,
     PrevisioError,
+    PrevisionException,
     ServerError,
     ServerUnreachableError,
     ValidationError,
 )
 from .exporters import Export, Exporter, ExporterWriteMode
-from .project import Project
+from .project import Project, ProjectColor
 from .users import Member, Token, User
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "ExporterWriteMode",
     "FileConnector",
     "FileInfo",
+    "GCloud",
     "Job",
     "JobCancelledError",
     "JobFailedError",
@@ -64,7 +66,9 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "PrevisioError",
+    "PrevisionException",
     "Project",
+    "ProjectColor",
     "SQLConnector",
     "ServerError",
     "ServerUnreachableError",
@@ -72,6 +76,10 @@ __all__ = [
     "User",
     "ValidationError",
     "__version__",
+    "client",
+    "config",
     "errors",
     "init_client",
+    "utils",
+    "verbose",
 ]

@@ -19,3 +19,20 @@ def parse_datetime(value: Any) -> datetime | None:
 def ident(resource_or_id: Any) -> str:
     """The id of a resource object, or the string given."""
     return resource_or_id if isinstance(resource_or_id, str) else resource_or_id.id
+
+
+class PrevisionIds:
+    """What every resource answers as previsionio's objects do: ``._id`` and ``.resource_id``, its id."""
+
+    __slots__ = ()
+    id: str
+
+    @property
+    def _id(self) -> str:
+        """The id (previsionio's name for it)."""
+        return self.id
+
+    @property
+    def resource_id(self) -> str:
+        """The id (previsionio's other name for it)."""
+        return self.id

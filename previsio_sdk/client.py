@@ -7,6 +7,7 @@ paged by :meth:`Client.iter_pages` and jobs are waited for by :meth:`Client.wait
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import sys
@@ -22,6 +23,7 @@ import requests
 from . import config
 from .errors import (
     APIError,
+    ConfigurationError,
     JobCancelledError,
     JobFailedError,
     JobTimeoutError,
@@ -36,6 +38,9 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _RETRY_STATUSES = frozenset({502, 503, 504})
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
+#: The SDK's logger; :func:`previsio_sdk.verbose` sets its level.
+logger = logging.getLogger("previsio_sdk")
+
 
 def format_path(template: str, *args: str) -> str:
     """Fill ``{}`` placeholders of a path with URL-escaped values (ids never reshape a path)."""
@@ -47,16 +52,19 @@ class Client:
 
     Args:
         url: Base URL of the platform, such as ``https://previsio.example.com``. When None, the URL given to
-            :func:`init_client`, then ``PREVISIO_URL``, is used; when none is set, the embedded local platform
-            under ``home`` is started (or reused) and used.
-        token: API token. Defaults like ``url`` (``PREVISIO_TOKEN``); the local platform's own token is used
-            with the local platform.
+            :func:`init_client`, then ``PREVISIO_URL`` (or Prevision.io's ``PREVISION_URL``), is used; when
+            none is set, the embedded local platform under ``home`` is started (or reused) and used.
+        token: API token. Defaults like ``url`` (``PREVISIO_TOKEN`` or ``PREVISION_MASTER_TOKEN``); the local
+            platform's own token is used with the local platform.
         timeout: Seconds to wait for each HTTP answer.
         session: A ``requests.Session`` to use (for proxies, certificates, adapters).
-        max_retries: How many times an idempotent request is retried on a connection error or a 502/503/504.
+        max_retries: How many times an idempotent request is retried on a connection error or a 502/503/504;
+            ``config.request_retries`` (read at each request) when None.
         home: Home of the local platform (``PREVISIO_HOME`` or ``~/.previsio`` when None).
 
     Raises:
+        ConfigurationError: ``PREVISION_MASTER_TOKEN`` is set but no URL is (the local platform is not
+            started in place of the one the token is for).
         ServerUnreachableError: No URL was configured and the local platform could not be started.
     """
 
@@ -67,13 +75,20 @@ class Client:
         *,
         timeout: float = DEFAULT_TIMEOUT,
         session: requests.Session | None = None,
-        max_retries: int = 3,
+        max_retries: int | None = None,
         home: str | os.PathLike[str] | None = None,
     ) -> None:
         from . import _default
 
         if url is None:
             url = _default.configured_url() or config.env_url()
+            if url is not None and url == config.env_url() and config.env_urls_disagree():
+                logger.warning(
+                    "%s and %s name different platforms; using %s.",
+                    config.ENV_URL,
+                    config.ENV_PREVISION_URL,
+                    url,
+                )
         if token is None and url is not None:
             # A configured token goes only to the URL it was configured with, never to another host.
             if _default.configured_url() and _same_url(url, _default.configured_url()):
@@ -86,8 +101,16 @@ class Client:
                 token = config.env_token()
         self.is_local = url is None
         if url is None:
+            orphan = config.orphan_token_variable()
+            if orphan is not None:
+                raise ConfigurationError(
+                    f"{orphan} is set but no platform URL is: set {config.ENV_PREVISION_URL} (or "
+                    f"{config.ENV_URL}), or call init_client(url, token). Unset {orphan} to use the embedded "
+                    "local platform."
+                )
             from .local import ensure_local_platform
 
+            logger.info("No platform URL configured: using the embedded local platform.")
             url, local_token = ensure_local_platform(config.home_dir(home))
             token = token or local_token
         self.url = url.rstrip("/")
@@ -96,7 +119,7 @@ class Client:
         self.may_share_files = (urlsplit(self.url).hostname or "") in ("127.0.0.1", "localhost", "::1")
         self._token = token
         self.timeout = timeout
-        self.max_retries = max_retries
+        self._max_retries = max_retries
         self.session = session or requests.Session()
         # A new Session already holds requests' own User-Agent, so replace that one but keep a caller's.
         if self.session.headers.get("User-Agent") in (None, requests.utils.default_user_agent()):
@@ -104,6 +127,15 @@ class Client:
 
     def __repr__(self) -> str:
         return f"Client(url={_without_userinfo(self.url)!r}{', local' if self.is_local else ''})"
+
+    @property
+    def max_retries(self) -> int:
+        """Retries of a request that is safe to repeat: the client's own, else ``config.request_retries``."""
+        return config.request_retries if self._max_retries is None else self._max_retries
+
+    @max_retries.setter
+    def max_retries(self, value: int | None) -> None:
+        self._max_retries = value
 
     # -- the choke point -------------------------------------------------------------------------------------
     def request(
@@ -179,6 +211,7 @@ class Client:
                 raise ServerUnreachableError(
                     f"Cannot reach the platform at {_without_userinfo(self.url)}: {type(exc).__name__}."
                 ) from None
+            logger.debug("%s %s%s -> %s", method, API_PREFIX, path, resp.status_code)
             again = resp.status_code in _RETRY_STATUSES or (
                 idempotency_key is not None and _key_in_use(resp)  # its twin is still being handled
             )
@@ -193,7 +226,7 @@ class Client:
 
     @staticmethod
     def _backoff(attempt: int) -> None:
-        delay = min(2.0, 0.1 * 2**attempt)
+        delay = min(float(config.request_retry_time), 0.1 * 2**attempt)
         time.sleep(delay / 2 + random.uniform(0, delay / 2))
 
     @staticmethod
@@ -262,6 +295,12 @@ class Client:
                 return
             page += 1
 
+    def list_items(self, path: str, /, all: bool = True, **params: Any) -> list[dict[str, Any]]:
+        """The items of a paged list: every page (``all``), or the first one only (previsionio's ``all=``)."""
+        if all:
+            return list(self.iter_pages(path, **params))
+        return list(self.get(path, **params)["items"])
+
     def wait_job(
         self,
         job_id: str,
@@ -275,7 +314,8 @@ class Client:
 
         Args:
             job_id: The job to wait for.
-            timeout: Seconds to wait at most; None waits as long as it takes.
+            timeout: Seconds to wait at most; None means ``config.default_timeout`` (by default: as long as
+                it takes).
             progress: Show a progress bar; None shows one when attached to a terminal or a notebook.
             description: Label of the progress bar.
             path: What to poll, below ``/api/v1``: ``/jobs/<job_id>`` when None; another resource with the
@@ -289,6 +329,8 @@ class Client:
             JobCancelledError: The job was cancelled (a :class:`JobFailedError` with code ``cancelled``).
             JobTimeoutError: ``timeout`` passed first (the job goes on).
         """
+        if timeout is None:
+            timeout = config.default_timeout
         deadline = None if timeout is None else time.monotonic() + timeout
         bar = _progress_bar(progress, description)
         delay = 0.01
@@ -355,6 +397,25 @@ class Client:
         return written
 
 
+def init_client(prevision_url: str | None = None, token: str | None = None, **kwargs: Any) -> Client:
+    """Set the default client, as ``previsionio.client.init_client(prevision_url, token)`` does.
+
+    Same as :func:`previsio_sdk.init_client`; kept here so that ``pio.client.init_client(url, token)`` of a
+    Prevision.io script works unchanged.
+
+    Args:
+        prevision_url: Platform URL.
+        token: API token.
+        **kwargs: Other :class:`Client` options.
+
+    Returns:
+        The new default client.
+    """
+    from ._default import init_client as _init_client
+
+    return _init_client(prevision_url, token, **kwargs)
+
+
 def _page_size_limit(exc: ValidationError) -> int | None:
     """The largest page size a 422 about ``page_size`` names, if it names one."""
     details = exc.details if isinstance(exc.details, dict) else {}
@@ -414,3 +475,19 @@ def _version() -> str:
     from . import __version__
 
     return __version__
+
+
+def verbose(v: bool, debug: bool = False, event_log: bool = False) -> None:
+    """Set how much the SDK logs, as ``previsionio.verbose`` does.
+
+    Args:
+        v: Log what the SDK does (INFO); False logs warnings and errors only.
+        debug: With ``v``, also log each request (DEBUG): method, path and status, never a header or a body.
+        event_log: Accepted for previsionio scripts; this SDK polls jobs and has no event stream to log.
+    """
+    if v:
+        logger.setLevel(logging.DEBUG if debug else logging.INFO)
+        if not logger.handlers and not logging.getLogger().handlers:
+            logger.addHandler(logging.StreamHandler())  # no logging configured: show it on stderr
+    else:
+        logger.setLevel(logging.WARNING)

@@ -105,6 +105,14 @@ CONFIG_KEYS: dict[str, dict[str, _Key]] = {
         root=(_STR, "option", "root"),
         addressing_style=(_STR, "option", "addressing_style"),
     ),
+    "gcs": _keys(
+        credentials=(_STR, "secret", "credentials"),
+        host=(_STR, "field", "host"),
+        endpoint_url=(_STR, "field", "host"),
+        project=(_STR, "option", "project"),
+        bucket=(_STR, "option", "bucket"),
+        root=(_STR, "option", "root"),
+    ),
     "local": _keys(root=(_STR, "option", "root")),
     "http": _keys(
         host=(_STR, "field", "host"),

@@ -6,14 +6,30 @@ a connector object only knows whether a password is set (``has_password``).
 
 from __future__ import annotations
 
+import enum
 from datetime import datetime
 from typing import Any
 
 import attrs
 
 from ._default import get_client
-from ._resource import parse_datetime
+from ._resource import PrevisionIds, parse_datetime
 from .client import Client, format_path
+
+
+class GCloud(str, enum.Enum):
+    """Google Cloud services as previsionio names them (``gCloud=`` of datasources, ``g_cloud=`` of exporters)
+
+    Only Cloud Storage is supported; BigQuery is refused with a clear error.
+    """
+
+    big_query = "BigQuery"
+    """Google BigQuery (not supported here)."""
+    storage = "Storage"
+    """Google Cloud Storage: buckets and objects, through a GCP connector."""
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @attrs.define(frozen=True)
@@ -35,7 +51,7 @@ class ConnectorTestResult:
 
 
 @attrs.define(eq=False)
-class Connector:
+class Connector(PrevisionIds):
     """A connector of a project (base class; :meth:`from_dict` returns the subclass of its type).
 
     Attributes:
@@ -100,6 +116,20 @@ class Connector:
         """
         client = get_client(client)
         return cls.from_dict(client.get(format_path("/connectors/{}", connector_id)), client)
+
+    @classmethod
+    def list(cls, project_id: str, all: bool = True, client: Client | None = None) -> list[Connector]:
+        """The connectors of a project, oldest first (``SQLConnector.list`` gives only the SQL ones).
+
+        Args:
+            project_id: Id of the project.
+            all: Every page (default); False gives only the first page, as previsionio's ``all=False``.
+            client: Client to use; the default client when None.
+        """
+        client = get_client(client)
+        path = format_path("/projects/{}/connectors", project_id)
+        found = [Connector.from_dict(c, client) for c in client.list_items(path, all=all)]
+        return [c for c in found if isinstance(c, cls)]
 
     @property
     def client(self) -> Client:
@@ -245,7 +275,7 @@ class FileConnector(Connector):
 
 
 #: Connector types that reach files.
-FILE_CONNECTOR_TYPES = ("ftp", "sftp", "s3", "local", "http")
+FILE_CONNECTOR_TYPES = ("ftp", "sftp", "s3", "local", "http", "gcs")
 
 #: The SDK class of each connector type; other types are plain :class:`Connector` objects.
 CONNECTOR_CLASSES: dict[str, type[Connector]] = {

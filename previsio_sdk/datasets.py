@@ -10,16 +10,20 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._default import get_client
-from ._resource import parse_datetime
+from ._resource import PrevisionIds, parse_datetime
 from .client import Client, format_path
 from .datasources import DataSource
-from .errors import NotFoundError
+from .errors import ConfigurationError, NotFoundError
 
 if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
     from .project import Project
+
+
+#: What :meth:`Dataset.download` writes: a zip holding one CSV (previsionio's default), a CSV, or Parquet.
+DOWNLOAD_EXTENSIONS = ("zip", "csv", "parquet")
 
 
 @attrs.define(frozen=True)
@@ -38,7 +42,7 @@ class Column:
 
 
 @attrs.define(eq=False)
-class Dataset:
+class Dataset(PrevisionIds):
     """A dataset of a project: a snapshot of a datasource, or an upload.
 
     Attributes:
@@ -96,6 +100,19 @@ class Dataset:
         client = get_client(client)
         return cls.from_dict(client.get(format_path("/datasets/{}", dataset_id)), client)
 
+    @classmethod
+    def list(cls, project_id: str, all: bool = True, client: Client | None = None) -> list[Dataset]:
+        """The complete datasets of a project, oldest first.
+
+        Args:
+            project_id: Id of the project.
+            all: Every page (default); False gives only the first page, as previsionio's ``all=False``.
+            client: Client to use; the default client when None.
+        """
+        client = get_client(client)
+        path = format_path("/projects/{}/datasets", project_id)
+        return [cls.from_dict(d, client) for d in client.list_items(path, all=all)]
+
     @property
     def client(self) -> Client:
         """The client this dataset came from."""
@@ -113,18 +130,64 @@ class Dataset:
             return None
         return DataSource.from_id(self.datasource_id, self.client)
 
-    def download(self, path: str | os.PathLike[str]) -> str:
-        """Save the dataset's Parquet file to ``path`` (a directory gets ``<name>.parquet``).
+    def download(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        directoy_path: str | os.PathLike[str] | None = None,
+        extension: str | None = None,
+        *,
+        directory_path: str | os.PathLike[str] | None = None,
+        download_path: str | os.PathLike[str] | None = None,
+    ) -> str:
+        """Save the dataset to a local file: a zip holding one CSV, a CSV, or the stored Parquet file.
+
+        The signature is previsionio's (with its ``directoy_path`` spelling; ``directory_path`` is accepted
+        too). The format is ``extension`` when given, else the extension of ``path`` (``.zip``, ``.csv``,
+        ``.parquet``), else ``zip`` as in previsionio; an existing directory given as ``path`` gets
+        ``<name>.parquet``, as it did before. CSV is written as the stored Parquet file is read, batch by
+        batch, so memory does not grow with the dataset.
+
+        Args:
+            path: The file to write; an existing directory gets ``<name>.parquet``.
+            directoy_path: Directory to write ``<name>.<extension>`` into (previsionio's spelling).
+            extension: ``zip`` (a zip holding ``<name>.csv``), ``csv`` or ``parquet``.
+            directory_path: Same as ``directoy_path``.
+            download_path: Same as ``path`` (the keyword of previsionio's getting-started page).
 
         Returns:
             The path written.
+
+        Raises:
+            ConfigurationError: Both a path and a directory, or an unknown extension, were given.
         """
-        target = os.fspath(path)
-        if os.path.isdir(target):
-            # A name may hold "/" or "\": keep the file inside the directory given, whatever the name.
-            safe_name = self.name.replace("/", "_").replace("\\", "_")
-            target = os.path.join(target, f"{safe_name}.parquet")
-        self.client.download(format_path("/datasets/{}/download", self.id), target)
+        from ._csvfiles import write_dataset_file
+
+        path = path if path is not None else download_path
+        directory = directoy_path if directoy_path is not None else directory_path
+        if path is not None and directory is not None:
+            raise ConfigurationError("Give path= or directory_path=, not both.")
+        if extension is not None and extension not in DOWNLOAD_EXTENSIONS:
+            raise ConfigurationError(
+                f"Unknown extension {extension!r}; use one of {', '.join(DOWNLOAD_EXTENSIONS)}."
+            )
+        # A name may hold "/" or "\": keep the file inside the directory given, whatever the name.
+        safe_name = self.name.replace("/", "_").replace("\\", "_")
+        if path is not None and os.path.isdir(path):
+            directory, extension = path, extension or "parquet"
+            path = None
+        if path is not None:
+            target = os.fspath(path)
+            suffix = os.path.splitext(target)[1].lower().lstrip(".")
+            fmt = extension or {"pq": "parquet"}.get(suffix, suffix)
+            fmt = fmt if fmt in DOWNLOAD_EXTENSIONS else "zip"
+        else:
+            fmt = extension or "zip"
+            where = os.fspath(directory) if directory is not None else os.getcwd()
+            target = os.path.join(where, f"{safe_name}.{fmt}")
+        if fmt == "parquet":
+            self.client.download(format_path("/datasets/{}/download", self.id), target)
+        else:
+            write_dataset_file(self, target, fmt)
         return target
 
     def to_arrow(self) -> pa.Table:
@@ -234,7 +297,7 @@ def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
 
 
 @attrs.define(eq=False)
-class Job:
+class Job(PrevisionIds):
     """A platform job (snapshot or upload): poll it with :meth:`refresh`, get its dataset with :meth:`wait`.
 
     Attributes:

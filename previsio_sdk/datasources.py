@@ -8,13 +8,13 @@ from typing import Any
 import attrs
 
 from ._default import get_client
-from ._resource import parse_datetime
+from ._resource import PrevisionIds, parse_datetime
 from .client import Client, format_path
 from .connectors import Connector
 
 
 @attrs.define(eq=False)
-class DataSource:
+class DataSource(PrevisionIds):
     """A datasource of a project.
 
     Attributes:
@@ -71,6 +71,19 @@ class DataSource:
         """
         client = get_client(client)
         return cls.from_dict(client.get(format_path("/datasources/{}", datasource_id)), client)
+
+    @classmethod
+    def list(cls, project_id: str, all: bool = True, client: Client | None = None) -> list[DataSource]:
+        """The datasources of a project, oldest first.
+
+        Args:
+            project_id: Id of the project.
+            all: Every page (default); False gives only the first page, as previsionio's ``all=False``.
+            client: Client to use; the default client when None.
+        """
+        client = get_client(client)
+        path = format_path("/projects/{}/datasources", project_id)
+        return [cls.from_dict(d, client) for d in client.list_items(path, all=all)]
 
     @property
     def client(self) -> Client:

@@ -51,6 +51,11 @@ class PrevisioError(Exception):
         )
 
 
+#: Prevision.io's name of the base error (``previsionio.utils.PrevisionException``): ``except
+#: PrevisionException`` in a previsionio script catches every error of this SDK.
+PrevisionException = PrevisioError
+
+
 class ConfigurationError(PrevisioError, ValueError):
     """The SDK was called with arguments or settings it cannot use (checked before any request)."""
 
@@ -176,6 +181,7 @@ __all__ = [
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "PrevisioError",
+    "PrevisionException",
     "RateLimitError",
     "ServerError",
     "ServerUnreachableError",

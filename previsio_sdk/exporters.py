@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._default import get_client
-from ._resource import ident, parse_datetime
+from ._resource import PrevisionIds, ident, parse_datetime
 from .client import Client, format_path, new_idempotency_key
 from .connectors import Connector
 from .errors import ConfigurationError
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from .datasets import Dataset
 
 _UPLOAD_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+#: previsionio's name of each export status (``export.state``).
+_PREVISION_STATES = {"pending": "pending", "running": "running", "succeeded": "done", "failed": "failed"}
 
 
 class ExporterWriteMode(str, enum.Enum):
@@ -65,7 +67,7 @@ def as_write_mode(value: ExporterWriteMode | str) -> ExporterWriteMode:
 
 
 @attrs.define(eq=False)
-class Export:
+class Export(PrevisionIds):
     """One export: a dataset (or a file, or a DataFrame) written to an exporter's destination.
 
     Attributes:
@@ -138,10 +140,65 @@ class Export:
         client = get_client(client)
         return cls.from_dict(client.get(format_path("/exports/{}", export_id)), client)
 
+    @classmethod
+    def list(cls, exporter_id: str, client: Client | None = None) -> list[Export]:
+        """The exports run through an exporter, oldest first (previsionio's ``Export.list(exporter_id)``)."""
+        client = get_client(client)
+        path = format_path("/exporters/{}/exports", exporter_id)
+        return [cls.from_dict(e, client) for e in client.iter_pages(path)]
+
+    @classmethod
+    def export_dataset(
+        cls,
+        exporter_id: str,
+        dataset: Dataset | str,
+        wait_for_export: bool = False,
+        client: Client | None = None,
+    ) -> Export:
+        """Write a dataset through an exporter given by id (previsionio's class-level form).
+
+        Same as :meth:`Exporter.export_dataset`; ``wait_for_export`` is False by default, as in previsionio.
+        """
+        exporter = Exporter.from_id(exporter_id, client)
+        return exporter.export_dataset(dataset, wait_for_export=wait_for_export)
+
+    @classmethod
+    def export_file(
+        cls,
+        exporter_id: str,
+        file_path: str | os.PathLike[str],
+        encoding: str | None = None,
+        separator: str | None = None,
+        decimal: str | None = None,
+        thousands: str | None = None,
+        wait_for_export: bool = False,
+        client: Client | None = None,
+        **kwargs: Any,
+    ) -> Export:
+        """Write a local file through an exporter given by id (previsionio's class-level form).
+
+        Same as :meth:`Exporter.export_file`; ``wait_for_export`` is False by default, as in previsionio.
+        """
+        exporter = Exporter.from_id(exporter_id, client)
+        return exporter.export_file(
+            file_path,
+            encoding=encoding,
+            separator=separator,
+            decimal=decimal,
+            thousands=thousands,
+            wait_for_export=wait_for_export,
+            **kwargs,
+        )
+
     @property
     def client(self) -> Client:
         """The client this export came from."""
         return get_client(self._client)
+
+    @property
+    def state(self) -> str:
+        """The status in previsionio's words: ``pending``, ``running``, ``done`` or ``failed``."""
+        return _PREVISION_STATES.get(self.status, self.status)
 
     @property
     def done(self) -> bool:
@@ -195,7 +252,7 @@ class Export:
 
 
 @attrs.define(eq=False)
-class Exporter:
+class Exporter(PrevisionIds):
     """An exporter of a project: a destination behind a connector, and a write mode.
 
     Attributes:
@@ -259,6 +316,19 @@ class Exporter:
         client = get_client(client)
         return cls.from_dict(client.get(format_path("/exporters/{}", exporter_id)), client)
 
+    @classmethod
+    def list(cls, project_id: str, all: bool = True, client: Client | None = None) -> list[Exporter]:
+        """The exporters of a project, oldest first.
+
+        Args:
+            project_id: Id of the project.
+            all: Every page (default); False gives only the first page, as previsionio's ``all=False``.
+            client: Client to use; the default client when None.
+        """
+        client = get_client(client)
+        path = format_path("/projects/{}/exporters", project_id)
+        return [cls.from_dict(e, client) for e in client.list_items(path, all=all)]
+
     @property
     def client(self) -> Client:
         """The client this exporter came from."""
@@ -276,7 +346,7 @@ class Exporter:
     def export_dataset(
         self,
         dataset: Dataset | str,
-        wait_for_export: bool = True,
+        wait_for_export: bool = False,
         timeout: float | None = None,
         progress: bool | None = None,
     ) -> Export:
@@ -284,7 +354,8 @@ class Exporter:
 
         Args:
             dataset: The dataset (or its id).
-            wait_for_export: Wait for the export to end; False returns the pending export at once.
+            wait_for_export: Wait for the export to end; False (the default, as in previsionio) returns the
+                pending export at once (``export.wait()`` waits for it).
             timeout: Seconds to wait at most (with ``wait_for_export``).
             progress: Show a progress bar (rows so far); None shows one in a terminal or a notebook.
 
@@ -302,43 +373,74 @@ class Exporter:
 
     def export_file(
         self,
-        path: str | os.PathLike[str],
-        wait_for_export: bool = True,
+        file_path: str | os.PathLike[str],
+        encoding: str | None = None,
+        separator: str | None = None,
+        decimal: str | None = None,
+        thousands: str | None = None,
+        wait_for_export: bool = False,
         timeout: float | None = None,
         progress: bool | None = None,
         format: str | None = None,
+        **kwargs: Any,
     ) -> Export:
         """Upload a local CSV or Parquet file and write its rows to the destination.
 
+        The signature is previsionio's. A CSV file read with ``encoding``, ``separator``, ``decimal`` or
+        ``thousands`` is converted to Parquet on this machine first (streamed, except with ``thousands``).
+
         Args:
-            path: The local file.
-            wait_for_export: Wait for the export to end; False returns the pending export at once.
+            file_path: The local file.
+            encoding: Text encoding of the CSV file (``utf-8`` when None).
+            separator: Field separator of the CSV file (``,`` when None).
+            decimal: Decimal mark of the CSV numbers (``.`` when None).
+            thousands: Thousands separator of the CSV numbers.
+            wait_for_export: Wait for the export to end; False (the default, as in previsionio) returns the
+                pending export at once.
             timeout: Seconds to wait at most (with ``wait_for_export``).
             progress: Show a progress bar (rows so far); None shows one in a terminal or a notebook.
-            format: ``csv`` or ``parquet``; from the file's extension when None.
+            format: ``csv`` or ``parquet``; from the file's extension when None (``csv`` for another
+                extension given CSV options).
+            **kwargs: previsionio's pipeline keywords (``origin``, ``pipeline_scheduled_run_id``), accepted
+                and ignored: there are no pipelines here.
 
         Raises:
-            ConfigurationError: The file's format is unknown.
+            ConfigurationError: The file's format is unknown, or the CSV options do not read it.
             JobFailedError: The export failed (an unreadable file among the reasons).
             JobTimeoutError: ``timeout`` passed first.
         """
-        file = Path(path)
-        fmt = format or _UPLOAD_FORMATS.get(file.suffix.lower())
+        unknown = sorted(set(kwargs) - {"origin", "pipeline_scheduled_run_id"})
+        if unknown:
+            raise ConfigurationError(f"Unknown arguments of export_file: {unknown}.")
+        file = Path(file_path)
+        csv_options = dict(encoding=encoding, separator=separator, decimal=decimal, thousands=thousands)
+        has_options = any(v is not None for v in csv_options.values())
+        fmt = format or _UPLOAD_FORMATS.get(file.suffix.lower()) or ("csv" if has_options else None)
         if fmt not in ("csv", "parquet"):
             raise ConfigurationError(
                 f"Cannot tell the format of {str(file)!r}: use a .csv or .parquet file, or format=."
             )
-        export = self._upload(file, fmt, file.name, "file")
+        if fmt == "csv" and has_options:
+            from ._csvfiles import csv_to_parquet
+
+            with tempfile.TemporaryDirectory(prefix="previsio-") as tmp:
+                converted = Path(tmp) / "file.parquet"
+                csv_to_parquet(file, converted, **csv_options)
+                export = self._upload(converted, "parquet", file.name, "file")
+        else:
+            export = self._upload(file, fmt, file.name, "file")
         return export.wait(timeout=timeout, progress=progress) if wait_for_export else export
 
     def export_dataframe(
         self,
         dataframe: pd.DataFrame,
-        wait_for_export: bool = True,
+        wait_for_export: bool = False,
         timeout: float | None = None,
         progress: bool | None = None,
     ) -> Export:
         """Write the rows of a pandas DataFrame to the destination (its index is not written).
+
+        ``wait_for_export`` is False by default, as for datasets and files.
 
         Raises:
             JobFailedError: The export failed; the destination was left as it was.

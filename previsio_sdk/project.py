@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import enum
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -13,12 +15,12 @@ from urllib.parse import urlsplit
 import attrs
 
 from ._default import get_client
-from ._resource import ident, parse_datetime
+from ._resource import PrevisionIds, ident, parse_datetime
 from .client import Client, format_path, new_idempotency_key
-from .connectors import Connector, FileConnector, SQLConnector
+from .connectors import Connector, FileConnector, GCloud, SQLConnector
 from .datasets import Dataset, Job
 from .datasources import DataSource
-from .errors import ConfigurationError
+from .errors import ConfigurationError, NotFoundError
 from .exporters import Exporter, ExporterWriteMode, as_write_mode
 from .users import Member, Role, User
 
@@ -33,6 +35,42 @@ if TYPE_CHECKING:
 WELL_KNOWN_PORTS = {5432: "postgresql", 3306: "mysql"}
 SQL_DRIVERS = ("postgresql", "mysql", "sqlite")
 _UPLOAD_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+#: The ``origin=`` values previsionio accepts for a dataset (pipelines' outputs); checked, not stored.
+DATASET_ORIGINS = ("pipeline_output", "pipeline_intermediate_file")
+
+
+class ProjectColor(str, enum.Enum):
+    """Colours of a project as Prevision.io names them (``Project.new(name, color=pio.ProjectColor.blue)``)"""
+
+    greenLighter = "#16D92C"
+    green = "#29CC3C"
+    greenDarker = "#47B354"
+    greenDarkest = "#5C9963"
+    purpleLighter = "#8E00E6"
+    purple = "#8D29CC"
+    purpleDarker = "#8947B3"
+    purpleDarkest = "#825C99"
+    blueLighter = "#0099E6"
+    blue = "#2996CC"
+    blueDarker = "#478FB3"
+    blueDarkest = "#5C8599"
+    yellowLighter = "#E6E600"
+    yellow = "#CCCC29"
+    yellowDarker = "#B3B347"
+    yellowDarkest = "#99995C"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _as_color(value: ProjectColor | str | None) -> ProjectColor | str | None:
+    """A colour as its enum member when it is one of :class:`ProjectColor`, else the ``#RRGGBB`` text."""
+    if value is None or isinstance(value, ProjectColor):
+        return value
+    try:
+        return ProjectColor(value)
+    except ValueError:
+        return value
 
 
 def _port_in_host(host: str) -> int | None:
@@ -44,8 +82,22 @@ def _port_in_host(host: str) -> int | None:
         return None
 
 
+def _check_g_cloud(value: GCloud | str | None) -> None:
+    """Accept previsionio's ``gCloud``/``g_cloud`` for Cloud Storage; refuse BigQuery before any request."""
+    if value is None:
+        return
+    try:
+        service = GCloud(getattr(value, "value", value))
+    except ValueError:
+        raise ConfigurationError(f"Unknown Google Cloud service {value!r}; use pio.GCloud.storage.") from None
+    if service is GCloud.big_query:
+        raise ConfigurationError(
+            "BigQuery is not supported: use a GCP connector with Cloud Storage (bucket= and path=)."
+        )
+
+
 @attrs.define(eq=False)
-class Project:
+class Project(PrevisionIds):
     """A project: owns connectors, datasources and datasets.
 
     Attributes:
@@ -53,6 +105,7 @@ class Project:
         name: Name, unique among your projects.
         description: Free text.
         created_at: Creation time (UTC).
+        color: Colour (a :class:`ProjectColor`, or ``#RRGGBB``), when one was chosen.
     """
 
     id: str
@@ -60,6 +113,7 @@ class Project:
     description: str | None = None
     created_at: datetime | None = None
     _client: Client | None = attrs.field(default=None, repr=False, alias="client")
+    color: ProjectColor | str | None = None
 
     # -- the project itself ----------------------------------------------------------------------------------
     @classmethod
@@ -71,23 +125,34 @@ class Project:
             description=data.get("description"),
             created_at=parse_datetime(data.get("created_at")),
             client=get_client(client),
+            color=_as_color(data.get("color")),
         )
 
     @classmethod
-    def new(cls, name: str, description: str | None = None, client: Client | None = None) -> Project:
+    def new(
+        cls,
+        name: str,
+        description: str | None = None,
+        color: ProjectColor | str | None = None,
+        client: Client | None = None,
+    ) -> Project:
         """Create a project.
 
         Args:
             name: Name, unique among your projects.
             description: Free text.
+            color: Colour shown for the project: a :class:`ProjectColor`, or ``#RRGGBB``.
             client: Client to use; the default client when None.
 
         Raises:
             ConflictError: You already have a project of that name.
-            ValidationError: The name is empty or too long.
+            ValidationError: The name is empty or too long, or the colour is not ``#RRGGBB``.
         """
         client = get_client(client)
-        return cls.from_dict(client.post("/projects", {"name": name, "description": description}), client)
+        body: dict[str, Any] = {"name": name, "description": description}
+        if color is not None:
+            body["color"] = str(getattr(color, "value", color))
+        return cls.from_dict(client.post("/projects", body), client)
 
     @classmethod
     def from_id(cls, project_id: str, client: Client | None = None) -> Project:
@@ -100,10 +165,63 @@ class Project:
         return cls.from_dict(client.get(format_path("/projects/{}", project_id)), client)
 
     @classmethod
-    def list(cls, client: Client | None = None) -> list[Project]:
-        """Every project visible to this token, oldest first."""
+    def list(cls, all: bool = True, client: Client | None = None) -> list[Project]:
+        """Every project visible to this token, oldest first.
+
+        Args:
+            all: Every page (default); False gives only the first page, as previsionio's ``all=False``.
+            client: Client to use; the default client when None.
+        """
+        if isinstance(all, Client):  # list(client), the positional form before ``all=`` existed
+            all, client = True, all
         client = get_client(client)
-        return [cls.from_dict(p, client) for p in client.iter_pages("/projects")]
+        return [cls.from_dict(p, client) for p in client.list_items("/projects", all=all)]
+
+    @classmethod
+    def from_name(cls, name: str, client: Client | None = None) -> Project:
+        """The project of that name among those visible to this token.
+
+        Raises:
+            NotFoundError: No visible project has that name.
+        """
+        for project in cls.list(client=client):
+            if project.name == name:
+                return project
+        raise NotFoundError(f"No project named {name!r}.", code="not_found")
+
+    def info(self) -> dict[str, Any]:
+        """The project described as previsionio's ``project.info()``: a dict of its fields and members.
+
+        Returns:
+            ``_id``, ``name``, ``description``, ``color``, ``created_by`` (the id of the first owner),
+            ``admins``, ``contributors`` and ``viewers`` (user names by role: owner, editor, viewer),
+            ``pipelines_count`` and ``experiments_count`` (0: there are none here), ``dataset_count`` and
+            ``users`` (as :meth:`users` gives them).
+        """
+        users = self.users()
+        by_role: dict[str, list[str]] = {"owner": [], "editor": [], "viewer": []}
+        for user in users:
+            by_role.setdefault(user["role"], []).append(user["name"])
+        owners = [u["_id"] for u in users if u["role"] == "owner"]
+        datasets = self.client.get(format_path("/projects/{}/datasets", self.id), page=1, page_size=1)
+        return {
+            "_id": self.id,
+            "name": self.name,
+            "description": self.description,
+            "color": self.color,
+            "created_by": owners[0] if owners else None,
+            "admins": by_role["owner"],
+            "contributors": by_role["editor"],
+            "viewers": by_role["viewer"],
+            "pipelines_count": 0,
+            "experiments_count": 0,
+            "dataset_count": datasets["total"],
+            "users": users,
+        }
+
+    def users(self) -> list[dict[str, Any]]:
+        """The project's members as previsionio lists them: dicts of ``_id``, ``name`` and ``role``."""
+        return [{"_id": m.user_id, "name": m.user_name, "role": m.role} for m in self.list_members()]
 
     @property
     def client(self) -> Client:
@@ -255,30 +373,28 @@ class Project:
         Args:
             name: Connector name, unique in the project.
             host: Host name, or a URL such as ``https://db.example.com`` (its host and port are used).
-            port: Port; with no ``driver``, 5432 means PostgreSQL and 3306 MySQL.
+            port: Port; with no ``driver``, 5432 means PostgreSQL and 3306 MySQL, and on any other port the
+                platform asks the server (by the first bytes of each protocol's handshake) which it is.
             username: User name.
             password: Password; stored encrypted by the platform, never returned.
-            driver: ``postgresql``, ``mysql`` (also for MariaDB) or ``sqlite``.
+            driver: ``postgresql``, ``mysql`` (also for MariaDB) or ``sqlite``; overrides the detection.
             database: Default database; for SQLite, the path of the database file on the platform's machine
                 (a relative path is made absolute when the platform is the local one).
 
         Returns:
-            The new connector; nothing is contacted yet (call :meth:`~Connector.test`).
+            The new connector; nothing is contacted yet (call :meth:`~Connector.test`), unless the driver had
+            to be detected.
 
         Raises:
-            ConfigurationError: ``driver`` is missing and cannot be inferred from ``port``.
             ConflictError: The project already has a connector of that name.
-            ValidationError: The platform refused a setting.
+            ValidationError: The platform refused a setting, or (no ``driver``, an unusual port) no
+                PostgreSQL or MySQL/MariaDB server answered there (the message asks for ``driver=``).
         """
         if driver is None:
             if port is None and host:
                 port = _port_in_host(host)
+            # Another port: the platform finds out which server answers there.
             driver = WELL_KNOWN_PORTS.get(port or 0)
-            if driver is None:
-                raise ConfigurationError(
-                    f"Cannot tell which database is at port {port!r}: pass driver= one of "
-                    f"{', '.join(repr(d) for d in SQL_DRIVERS)}."
-                )
         if driver == "sqlite" and database and self.client.is_local and not os.path.isabs(database):
             database = os.path.abspath(database)
         connector = self._create_connector(
@@ -432,6 +548,45 @@ class Project:
             }
         )
 
+    def create_gcp_connector(
+        self,
+        name: str,
+        googleCredentials: Mapping[str, Any] | str | None = None,  # noqa: N803 - previsionio's keyword
+        host: str | None = None,
+        project: str | None = None,
+        bucket: str | None = None,
+    ) -> FileConnector:
+        """Create a connector to Google Cloud Storage (previsionio's GCP connector, Cloud Storage only).
+
+        Args:
+            name: Connector name, unique in the project.
+            googleCredentials: The service account key: the dict of its JSON file, or that JSON as text;
+                stored encrypted by the platform, never returned. None sends anonymous requests.
+            host: Endpoint URL of a GCS-compatible server (an emulator); Google's when None.
+            project: Google Cloud project id; the key's ``project_id`` when None.
+            bucket: Default bucket of datasources and listings that name none.
+
+        Raises:
+            ConflictError: The project already has a connector of that name.
+            ValidationError: The platform refused a setting (a key that is not a service account key).
+        """
+        import json
+
+        if isinstance(googleCredentials, Mapping):
+            credentials: str | None = json.dumps(dict(googleCredentials))
+        else:
+            credentials = googleCredentials or None
+        options = {k: v for k, v in (("project", project), ("bucket", bucket)) if v}
+        return self._create_file_connector(
+            {
+                "name": name,
+                "type": "gcs",
+                "host": host,
+                "secrets": {"credentials": credentials} if credentials else {},
+                "options": options,
+            }
+        )
+
     def create_local_connector(self, name: str, root: str | os.PathLike[str]) -> FileConnector:
         """Create a connector to a directory of the platform's own machine.
 
@@ -532,10 +687,9 @@ class Project:
         }
         return self._create_connector(body)
 
-    def list_connectors(self) -> list[Connector]:
-        """The project's connectors, oldest first."""
-        path = format_path("/projects/{}/connectors", self.id)
-        return [Connector.from_dict(c, self.client) for c in self.client.iter_pages(path)]
+    def list_connectors(self, all: bool = True) -> list[Connector]:
+        """The project's connectors, oldest first (``all=False``: the first page only)."""
+        return Connector.list(self.id, all=all, client=self.client)
 
     @property
     def connectors(self) -> ConnectorMap:
@@ -586,6 +740,7 @@ class Project:
         table: str | None = None,
         bucket: str | None = None,
         request: str | None = None,
+        gCloud: GCloud | str | None = None,  # noqa: N803 - previsionio's keyword
         check: bool = True,
         format: str | None = None,
         options: dict[str, Any] | None = None,
@@ -610,6 +765,8 @@ class Project:
             table: Table name (SQL); ``schema.table`` on PostgreSQL.
             bucket: Bucket (object stores).
             request: SQL query, run read-only (SQL).
+            gCloud: previsionio's Google Cloud service: :attr:`GCloud.storage` (or None) with a GCP connector;
+                BigQuery is not supported.
             check: Look the source up on the remote system now, so a mistyped table fails here.
             format: File format: ``csv``, ``tsv``, ``parquet``, ``jsonl``, ``csv.gz``, ``zip``...
             options: Other reading options of files: ``quotechar``, ``null_values``, ``column_names``,
@@ -625,7 +782,9 @@ class Project:
                 exist or cannot be reached; ``code`` tells which (``source_not_found``,
                 ``connection_failed``...).
             ConflictError: The project already has a datasource of that name.
+            ConfigurationError: ``gCloud`` is BigQuery.
         """
+        _check_g_cloud(gCloud)
         reading = dict(options or {})
         for key, value in (
             ("format", format),
@@ -651,14 +810,13 @@ class Project:
         data = self.client.post(format_path("/projects/{}/datasources", self.id), body)
         return DataSource.from_dict(data, self.client)
 
-    def list_datasource(self) -> list[DataSource]:
-        """The project's datasources, oldest first (the Prevision name; see :meth:`list_datasources`)."""
-        path = format_path("/projects/{}/datasources", self.id)
-        return [DataSource.from_dict(d, self.client) for d in self.client.iter_pages(path)]
+    def list_datasource(self, all: bool = True) -> list[DataSource]:
+        """The project's datasources, oldest first (Prevision's name; ``all=False``: the first page only)."""
+        return DataSource.list(self.id, all=all, client=self.client)
 
-    def list_datasources(self) -> list[DataSource]:
+    def list_datasources(self, all: bool = True) -> list[DataSource]:
         """The project's datasources, oldest first (same as :meth:`list_datasource`)."""
-        return self.list_datasource()
+        return self.list_datasource(all=all)
 
     # -- datasets --------------------------------------------------------------------------------------------
     @overload
@@ -669,6 +827,7 @@ class Project:
         file_name: str | os.PathLike[str] | None = ...,
         dataframe: pd.DataFrame | None = ...,
         *,
+        origin: str | None = ...,
         wait: Literal[True] = ...,
         timeout: float | None = ...,
         progress: bool | None = ...,
@@ -682,6 +841,7 @@ class Project:
         file_name: str | os.PathLike[str] | None = ...,
         dataframe: pd.DataFrame | None = ...,
         *,
+        origin: str | None = ...,
         wait: Literal[False],
         timeout: float | None = ...,
         progress: bool | None = ...,
@@ -694,6 +854,7 @@ class Project:
         file_name: str | os.PathLike[str] | None = None,
         dataframe: pd.DataFrame | None = None,
         *,
+        origin: str | None = None,
         wait: bool = True,
         timeout: float | None = None,
         progress: bool | None = None,
@@ -705,8 +866,11 @@ class Project:
         Args:
             name: Dataset name, unique in the project.
             datasource: Datasource (or its id) to snapshot; the platform streams it into a Parquet file.
-            file_name: Local CSV or Parquet file to upload (by extension: ``.csv``, ``.parquet``).
+            file_name: Local file to upload: CSV or Parquet (by extension: ``.csv``, ``.parquet``), or a zip
+                archive holding one CSV or Parquet file (as previsionio uploads).
             dataframe: pandas DataFrame to upload (its index is not kept).
+            origin: previsionio's pipeline origin (``pipeline_output`` or ``pipeline_intermediate_file``);
+                checked as previsionio does, not stored (there are no pipelines here).
             wait: Wait for the job and return the dataset; False returns the :class:`Job` at once.
             timeout: Seconds to wait at most (with ``wait``).
             progress: Show a progress bar (rows so far); None shows one in a terminal or a notebook.
@@ -715,7 +879,8 @@ class Project:
             The complete :class:`Dataset` (``wait=True``) or the running :class:`Job`.
 
         Raises:
-            ConfigurationError: Not exactly one source was given, or the file's format is unknown.
+            ConfigurationError: Not exactly one source was given, the file's format is unknown, a zip
+                archive does not hold exactly one data file, or ``origin`` is not one of previsionio's.
             ConflictError: The project already has a dataset (or a snapshot in progress) of that name.
             JobFailedError: The snapshot failed; ``code`` and ``message`` say why, and no dataset was kept.
             JobTimeoutError: ``timeout`` passed first.
@@ -723,6 +888,8 @@ class Project:
         given = [x is not None for x in (datasource, file_name, dataframe)]
         if sum(given) != 1:
             raise ConfigurationError("Give exactly one of datasource=, file_name= or dataframe=.")
+        if origin is not None and origin not in DATASET_ORIGINS:
+            raise ConfigurationError(f"Invalid origin {origin!r}; use one of {', '.join(DATASET_ORIGINS)}.")
         if datasource is not None:
             body = {"name": name, "datasource_id": ident(datasource)}
             job = Job.from_dict(
@@ -731,9 +898,15 @@ class Project:
         elif file_name is not None:
             path = Path(file_name)
             fmt = _UPLOAD_FORMATS.get(path.suffix.lower())
+            if fmt is None and zipfile.is_zipfile(path):
+                from ._csvfiles import unzipped_upload
+
+                with unzipped_upload(path) as (member, member_fmt, member_name):
+                    job = self._upload(name, member, member_fmt, member_name)
+                return job.wait(timeout=timeout, progress=progress) if wait else job
             if fmt is None:
                 raise ConfigurationError(
-                    f"Cannot tell the format of {str(path)!r}: use a .csv or .parquet file."
+                    f"Cannot tell the format of {str(path)!r}: use a .csv, .parquet or .zip file."
                 )
             job = self._upload(name, path, fmt, path.name)
         else:
@@ -769,10 +942,13 @@ class Project:
             pq.write_table(table, path)
             return self._upload(name, path, "parquet", "dataframe.parquet")
 
-    def list_datasets(self) -> list[Dataset]:
-        """The project's complete datasets, oldest first (snapshots in progress are not listed)."""
-        path = format_path("/projects/{}/datasets", self.id)
-        return [Dataset.from_dict(d, self.client) for d in self.client.iter_pages(path)]
+    def list_datasets(self, all: bool = True) -> list[Dataset]:
+        """The project's complete datasets, oldest first (snapshots in progress are not listed).
+
+        Args:
+            all: Every page (default); False gives only the first page, as previsionio's ``all=False``.
+        """
+        return Dataset.list(self.id, all=all, client=self.client)
 
     # -- exporters -------------------------------------------------------------------------------------------
     def create_exporter(
@@ -784,6 +960,7 @@ class Project:
         bucket: str | None = None,
         database: str | None = None,
         table: str | None = None,
+        g_cloud: GCloud | str | None = None,
         write_mode: ExporterWriteMode | str = ExporterWriteMode.safe,
         key: str | list[str] | None = None,
         format: str | None = None,
@@ -804,16 +981,19 @@ class Project:
             bucket: Bucket (object stores).
             database: Database of the table (SQL).
             table: Table name (SQL); created from the dataset's schema when it does not exist.
+            g_cloud: previsionio's Google Cloud service: :attr:`GCloud.storage` (or None) with a GCP
+                connector; BigQuery is not supported.
             write_mode: What an export does with what the destination holds (:class:`ExporterWriteMode`).
             key: The columns identifying a row, for ``upsert`` (a name or a list of names).
             format: ``csv``, ``tsv`` or ``parquet``, when the path's extension does not tell.
 
         Raises:
-            ConfigurationError: ``write_mode`` names no write mode.
+            ConfigurationError: ``write_mode`` names no write mode, or ``g_cloud`` is BigQuery.
             ValidationError: The destination or the mode does not fit the connector (a file mode for a table,
                 a path leaving the connector's root, ``upsert`` without ``key``...).
             ConflictError: The project already has an exporter of that name.
         """
+        _check_g_cloud(g_cloud)
         mode = as_write_mode(write_mode)
         body: dict[str, Any] = {
             "name": name,
@@ -831,14 +1011,13 @@ class Project:
         data = self.client.post(format_path("/projects/{}/exporters", self.id), body)
         return Exporter.from_dict(data, self.client)
 
-    def list_exporter(self) -> list[Exporter]:
-        """The project's exporters, oldest first (the Prevision name; see :meth:`list_exporters`)."""
-        path = format_path("/projects/{}/exporters", self.id)
-        return [Exporter.from_dict(e, self.client) for e in self.client.iter_pages(path)]
+    def list_exporter(self, all: bool = True) -> list[Exporter]:
+        """The project's exporters, oldest first (the Prevision name; ``all=False``: the first page only)."""
+        return Exporter.list(self.id, all=all, client=self.client)
 
-    def list_exporters(self) -> list[Exporter]:
+    def list_exporters(self, all: bool = True) -> list[Exporter]:
         """The project's exporters, oldest first (same as :meth:`list_exporter`)."""
-        return self.list_exporter()
+        return self.list_exporter(all=all)
 
 
 def _read_private_key(private_key: str | os.PathLike[str] | None) -> str | None:

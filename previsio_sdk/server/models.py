@@ -91,6 +91,8 @@ class Project(Base):
     description: Mapped[str | None] = mapped_column(Text, default=None)
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: ``#RRGGBB`` colour shown for the project (Prevision.io's ``ProjectColor``); None when not chosen.
+    color: Mapped[str | None] = mapped_column(String(7), default=None)
 
 
 class ProjectMember(Base):

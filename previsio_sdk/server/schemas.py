@@ -67,16 +67,22 @@ class Health(BaseModel):
 
 
 # -- projects ------------------------------------------------------------------------------------------------
+#: A colour as ``#RRGGBB`` (Prevision.io's ``ProjectColor`` values).
+Color = Annotated[str, StringConstraints(pattern=r"^#[0-9A-Fa-f]{6}$")]
+
+
 class ProjectCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name
     description: str | None = Field(default=None, max_length=10000)
+    color: Color | None = None
 
 
 class ProjectUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name | None = None
     description: str | None = Field(default=None, max_length=10000)
+    color: Color | None = None
 
 
 class ProjectPublic(BaseModel):
@@ -84,6 +90,7 @@ class ProjectPublic(BaseModel):
     id: str
     name: str
     description: str | None
+    color: str | None = None
     created_at: datetime
 
 

@@ -91,16 +91,16 @@ def test_the_installed_driver_snapshots_and_exports_through_the_sdk(
     ]
 
     exporter = plugin_project.create_exporter(connector, "copy", path="copy.jsonl")
-    export = exporter.export_dataset(dataset, progress=False)
+    export = exporter.export_dataset(dataset, progress=False, wait_for_export=True)
     assert (export.status, export.rows, export.destination) == ("succeeded", 3, "copy.jsonl")
     assert (data_dir / "copy.jsonl").read_text() == (data_dir / "events.jsonl").read_text()
 
     with pytest.raises(pio.JobFailedError) as info:
-        exporter.export_dataset(dataset, progress=False)
+        exporter.export_dataset(dataset, progress=False, wait_for_export=True)
     assert info.value.code == "destination_exists"
 
     replacer = plugin_project.create_exporter(connector, "again", path="copy.jsonl", write_mode="replace")
-    assert replacer.export_dataset(dataset, progress=False).rows == 3
+    assert replacer.export_dataset(dataset, progress=False, wait_for_export=True).rows == 3
 
     with pytest.raises(pio.ValidationError) as refused:
         plugin_project.create_exporter(connector, "stamped", path="x.jsonl", write_mode="timestamp")

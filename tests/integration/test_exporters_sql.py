@@ -95,7 +95,7 @@ def table_exists(backend: SQLBackend, table: str) -> bool:
 def failed(exporter: pio.Exporter, dataset: pio.Dataset) -> pio.JobFailedError:
     """The error of an export that must fail."""
     with pytest.raises(pio.JobFailedError) as info:
-        exporter.export_dataset(dataset, progress=False)
+        exporter.export_dataset(dataset, progress=False, wait_for_export=True)
     return info.value
 
 
@@ -111,13 +111,15 @@ def test_replace_creates_the_table_then_replaces_it(
 ) -> None:
     """replace creates a missing table from the dataset, then replaces it (rows, columns) next time."""
     exporter = project.create_exporter(sql_backend.connector, "out", table=table_name, write_mode="replace")
-    export = exporter.export_dataset(upload(project, people([1, 2, 3]), tmp_path), progress=False)
+    export = exporter.export_dataset(
+        upload(project, people([1, 2, 3]), tmp_path), progress=False, wait_for_export=True
+    )
     assert (export.status, export.rows, export.error_code) == ("succeeded", 3, None)
     assert table_name in (export.destination or "")
     assert rows(sql_backend, table_name) == [(1, "name 1", 1.5), (2, "name 2", 3.0), (3, "name 3", 4.5)]
 
     other = pa.table({"id": pa.array([7], pa.int64()), "label": pa.array(["seven"])})
-    exporter.export_dataset(upload(project, other, tmp_path), progress=False)
+    exporter.export_dataset(upload(project, other, tmp_path), progress=False, wait_for_export=True)
     assert rows(sql_backend, table_name, "id, label") == [(7, "seven")]
 
 
@@ -128,8 +130,10 @@ def test_append_creates_a_missing_table_then_adds_rows(
     exporter = project.create_exporter(
         sql_backend.connector, "out", table=table_name, write_mode=pio.ExporterWriteMode.append
     )
-    exporter.export_dataset(upload(project, people([1, 2]), tmp_path), progress=False)
-    export = exporter.export_dataset(upload(project, people([3]), tmp_path), progress=False)
+    exporter.export_dataset(upload(project, people([1, 2]), tmp_path), progress=False, wait_for_export=True)
+    export = exporter.export_dataset(
+        upload(project, people([3]), tmp_path), progress=False, wait_for_export=True
+    )
     assert export.rows == 1
     assert [r[0] for r in rows(sql_backend, table_name)] == [1, 2, 3]
 
@@ -143,7 +147,7 @@ def test_append_into_an_existing_table_converts_to_its_column_types(
     )
     sql_backend.exec(f"INSERT INTO {q(sql_backend, table_name)} (id, name, score) VALUES (1, 'old', 0.5)")
     exporter = project.create_exporter(sql_backend.connector, "out", table=table_name, write_mode="append")
-    exporter.export_dataset(upload(project, people([2, 3]), tmp_path), progress=False)
+    exporter.export_dataset(upload(project, people([2, 3]), tmp_path), progress=False, wait_for_export=True)
     assert rows(sql_backend, table_name, "id, name, score, note") == [
         (1, "old", 0.5, None),
         (2, "name 2", 3.0, None),
@@ -159,8 +163,12 @@ def test_upsert_replaces_rows_of_the_same_key_and_adds_the_others(
         sql_backend.connector, "out", table=table_name, write_mode="upsert", key=["id"]
     )
     assert exporter.key == ["id"]
-    exporter.export_dataset(upload(project, people([1, 2, 3]), tmp_path), progress=False)
-    export = exporter.export_dataset(upload(project, people([2, 4], " v2"), tmp_path), progress=False)
+    exporter.export_dataset(
+        upload(project, people([1, 2, 3]), tmp_path), progress=False, wait_for_export=True
+    )
+    export = exporter.export_dataset(
+        upload(project, people([2, 4], " v2"), tmp_path), progress=False, wait_for_export=True
+    )
     assert export.rows == 2
     assert rows(sql_backend, table_name) == [
         (1, "name 1", 1.5),
@@ -181,7 +189,7 @@ def test_upsert_with_a_composite_key_into_an_existing_table(
         sql_backend.connector, "out", table=table_name, write_mode="upsert", key=["region", "id"]
     )
     data = pa.table({"region": ["us", "eu"], "id": pa.array([1, 3], pa.int64()), "total": [21.5, 40.0]})
-    exporter.export_dataset(upload(project, data, tmp_path), progress=False)
+    exporter.export_dataset(upload(project, data, tmp_path), progress=False, wait_for_export=True)
     got = sql_backend.exec(f"SELECT region, id, total FROM {table} ORDER BY region, id")
     assert [(r, i, float(t)) for r, i, t in got] == [
         ("eu", 1, 10.0),
@@ -251,7 +259,7 @@ def test_upsert_on_a_key_column_missing_from_the_dataset_fails_before_writing(
 ) -> None:
     """An upsert whose key column the dataset lacks fails with incompatible_schema; the table is untouched."""
     exporter = project.create_exporter(sql_backend.connector, "first", table=table_name, write_mode="replace")
-    exporter.export_dataset(upload(project, people([1]), tmp_path), progress=False)
+    exporter.export_dataset(upload(project, people([1]), tmp_path), progress=False, wait_for_export=True)
     upserter = project.create_exporter(
         sql_backend.connector, "up", table=table_name, write_mode="upsert", key=["customer_id"]
     )
@@ -293,14 +301,16 @@ def test_hostile_table_names_are_quoted_not_interpolated(
     if not table_exists(sql_backend, "y"):
         create_table(sql_backend, "y", "id INTEGER")
     exporter = project.create_exporter(sql_backend.connector, "out", table=HOSTILE, write_mode="replace")
-    export = exporter.export_dataset(upload(project, people([1, 2]), tmp_path), progress=False)
+    export = exporter.export_dataset(
+        upload(project, people([1, 2]), tmp_path), progress=False, wait_for_export=True
+    )
     assert export.status == "succeeded"
     assert table_exists(sql_backend, "y")
     assert [r[0] for r in rows(sql_backend, HOSTILE)] == [1, 2]
     upserter = project.create_exporter(
         sql_backend.connector, "up", table=HOSTILE, write_mode="upsert", key=["id"]
     )
-    upserter.export_dataset(upload(project, people([2, 3]), tmp_path), progress=False)
+    upserter.export_dataset(upload(project, people([2, 3]), tmp_path), progress=False, wait_for_export=True)
     assert [r[0] for r in rows(sql_backend, HOSTILE)] == [1, 2, 3]
     assert table_exists(sql_backend, "y")
     sql_backend.exec(f"DROP TABLE {q(sql_backend, HOSTILE)}")
@@ -313,8 +323,8 @@ def test_hostile_column_names_are_quoted(
     names = ['a"b', "c`d", "50%", "with space", "id"]
     data = pa.table({n: pa.array([1, 2], pa.int64()) for n in names})
     exporter = project.create_exporter(sql_backend.connector, "out", table=table_name, write_mode="append")
-    exporter.export_dataset(upload(project, data, tmp_path), progress=False)
-    exporter.export_dataset(upload(project, data, tmp_path), progress=False)
+    exporter.export_dataset(upload(project, data, tmp_path), progress=False, wait_for_export=True)
+    exporter.export_dataset(upload(project, data, tmp_path), progress=False, wait_for_export=True)
     columns = ", ".join(q(sql_backend, n) for n in names)
     assert rows(sql_backend, table_name, columns) == [(1,) * 5, (1,) * 5, (2,) * 5, (2,) * 5]
 
@@ -370,7 +380,7 @@ def test_round_trip_snapshot_export_snapshot_keeps_rows_and_types(
     original = typed_table()
     dataset = upload(project, original, tmp_path)
     exporter = project.create_exporter(sql_backend.connector, "out", table=table_name, write_mode="replace")
-    exporter.export_dataset(dataset, progress=False)
+    exporter.export_dataset(dataset, progress=False, wait_for_export=True)
     source = project.create_datasource(sql_backend.connector, "back", table=table_name)
     again = project.create_dataset("again", datasource=source, progress=False).to_arrow()
 
@@ -388,8 +398,8 @@ def test_export_file_and_export_dataframe_append_their_rows(
     exporter = project.create_exporter(sql_backend.connector, "out", table=table_name, write_mode="append")
     csv = tmp_path / "rows.csv"
     csv.write_text("id,name,score\n1,from csv,1.5\n")
-    by_file = exporter.export_file(csv, progress=False)
-    by_frame = exporter.export_dataframe(people([2]).to_pandas(), progress=False)
+    by_file = exporter.export_file(csv, progress=False, wait_for_export=True)
+    by_frame = exporter.export_dataframe(people([2]).to_pandas(), progress=False, wait_for_export=True)
     assert (by_file.source, by_file.file_name, by_file.rows) == ("file", "rows.csv", 1)
     assert (by_frame.source, by_frame.rows, by_frame.dataset_id) == ("dataframe", 1, None)
     assert rows(sql_backend, table_name) == [(1, "from csv", 1.5), (2, "name 2", 3.0)]
@@ -424,7 +434,7 @@ def test_a_postgres_export_killed_during_copy_leaves_the_table_as_it_was(
 ) -> None:
     """The export's session is terminated in the middle of its COPY: the export fails, the old table stays."""
     exporter = project.create_exporter(pg_connector, "out", table=table_name, write_mode="replace")
-    exporter.export_dataset(upload(project, people([1, 2]), tmp_path), progress=False)
+    exporter.export_dataset(upload(project, people([1, 2]), tmp_path), progress=False, wait_for_export=True)
     dataset = upload(project, big_table(2_000_000), tmp_path)
 
     def sql(statement: str) -> list[Any]:
@@ -469,7 +479,7 @@ def test_a_mariadb_export_killed_during_load_leaves_the_table_as_it_was(
     """The export's statement (or its connection) is killed in the middle of its LOAD DATA: the export fails
     with the reason, and the table keeps exactly its rows."""
     exporter = project.create_exporter(my_connector, "out", table=table_name, write_mode="append")
-    exporter.export_dataset(upload(project, people([1, 2]), tmp_path), progress=False)
+    exporter.export_dataset(upload(project, people([1, 2]), tmp_path), progress=False, wait_for_export=True)
     dataset = upload(
         project, big_table(2_000_000).append_column("score", pa.array([0.5] * 2_000_000)), tmp_path
     )
@@ -568,7 +578,7 @@ def test_a_dataset_of_another_project_cannot_be_exported(
     try:
         dataset = upload(other, people([1]), tmp_path)
         with pytest.raises(pio.NotFoundError):
-            exporter.export_dataset(dataset, progress=False)
+            exporter.export_dataset(dataset, progress=False, wait_for_export=True)
     finally:
         other.delete()
 
@@ -585,7 +595,9 @@ def test_postgres_schema_qualified_table(
     exporter = project.create_exporter(
         pg_connector, "out", table=f"export_it.{table_name}", write_mode="append"
     )
-    export = exporter.export_dataset(upload(project, people([1]), tmp_path), progress=False)
+    export = exporter.export_dataset(
+        upload(project, people([1]), tmp_path), progress=False, wait_for_export=True
+    )
     assert export.destination is not None and export.destination.endswith(f"export_it.{table_name}")
     assert pg_exec(f"SELECT id, name FROM export_it.{table_name}") == [(1, "name 1")]
 
@@ -603,7 +615,9 @@ def test_a_platform_killed_mid_export_leaves_the_table_and_fails_the_export_at_r
             "pg", host=PG_HOST, port=PG_PORT, username=PG_SUPERUSER, database=pg_database
         )
         exporter = project.create_exporter(connector, "out", table=table_name, write_mode="replace")
-        exporter.export_dataset(upload(project, people([1, 2]), tmp_path), progress=False)
+        exporter.export_dataset(
+            upload(project, people([1, 2]), tmp_path), progress=False, wait_for_export=True
+        )
         export = exporter.export_dataset(
             upload(project, big_table(2_000_000), tmp_path), wait_for_export=False
         )

@@ -12,16 +12,25 @@ import pytest
 import responses
 
 import previsio_sdk as pio
-from previsio_sdk import _default, local
+from previsio_sdk import _default, config, local
 
 from .payloads import BASE_URL, TOKEN, MockApi
 
 
 @pytest.fixture(autouse=True)
 def _isolated(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Start each test with no default client, no PREVISIO_* variable and no way to start a local platform."""
-    for name in ("PREVISIO_URL", "PREVISIO_TOKEN", "PREVISIO_HOME"):
+    """Start each test with no default client, no PREVISIO_*/PREVISION_* variable, default settings, and no
+    way to start a local platform."""
+    for name in (
+        "PREVISIO_URL",
+        "PREVISIO_TOKEN",
+        "PREVISIO_HOME",
+        "PREVISION_URL",
+        "PREVISION_MASTER_TOKEN",
+    ):
         monkeypatch.delenv(name, raising=False)
+    for setting in ("default_timeout", "request_retries", "request_retry_time"):
+        monkeypatch.setattr(config, setting, getattr(config, setting))  # restored after the test
 
     def _refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("a unit test tried to start the embedded local platform")

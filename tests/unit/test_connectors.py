@@ -97,13 +97,15 @@ class TestCreateSQLConnector:
         assert json_of(api.requests[0]) == sql_body(driver=driver, port=port, host=host)
 
     @pytest.mark.parametrize("port", [1234, None])
-    def test_an_unknown_port_without_driver_is_refused_before_any_request(
+    def test_another_port_without_driver_leaves_the_detection_to_the_platform(
         self, project: pio.Project, api: MockApi, port: int | None
     ) -> None:
-        """Without driver= and a well-known port, ConfigurationError is raised before any request."""
-        with pytest.raises(pio.ConfigurationError, match="driver="):
-            project.create_sql_connector("warehouse", host="db.example.com", port=port, password=PASSWORD)
-        assert api.requests == []
+        """Without driver= on a port other than 5432 or 3306, driver None is sent: the platform detects it."""
+        api.add("POST", "/projects/p1/connectors", status=201, json=connector_payload(port=port))
+
+        project.create_sql_connector("warehouse", host="db.example.com", port=port, password=PASSWORD)
+        sent = json_of(api.requests[0])
+        assert (sent["driver"], sent["port"]) == (None, port)
 
     def test_an_explicit_driver_wins_over_the_port(self, project: pio.Project, api: MockApi) -> None:
         """driver="mysql" on port 5432 sends "mysql" (MariaDB on an unusual port, for instance)."""

@@ -223,7 +223,7 @@ class TestUpload:
         path = tmp_path / name
         path.write_bytes(b"x")
 
-        with pytest.raises(pio.ConfigurationError, match=r"\.csv or \.parquet"):
+        with pytest.raises(pio.ConfigurationError, match=r"\.csv, \.parquet or \.zip"):
             project.create_dataset("x", file_name=path)
         assert api.requests == []
 

@@ -205,7 +205,7 @@ class TestExportDataset:
         )
 
         dataset = pio.Dataset.from_dict(dataset_payload(), exporter.client)
-        export = exporter.export_dataset(dataset, progress=False)
+        export = exporter.export_dataset(dataset, wait_for_export=True, progress=False)
 
         assert_request(api.requests[0], "POST", "/exporters/e1/exports", body={"dataset_id": "d1"})
         assert_request(api.requests[1], "GET", "/exports/x1")
@@ -244,7 +244,7 @@ class TestExportDataset:
         )
 
         with pytest.raises(pio.JobFailedError) as info:
-            exporter.export_dataset("d1", progress=False)
+            exporter.export_dataset("d1", wait_for_export=True, progress=False)
         assert (info.value.code, info.value.job_id) == ("incompatible_schema", "x1")
         assert "does not fit" in info.value.message
 
@@ -253,7 +253,7 @@ class TestExportDataset:
         api.add("GET", "/exports/x1", json=export_payload(status="running"))
 
         with pytest.raises(pio.JobTimeoutError):
-            exporter.export_dataset("d1", timeout=0.0, progress=False)
+            exporter.export_dataset("d1", wait_for_export=True, timeout=0.0, progress=False)
 
     def test_a_dataset_of_another_project_raises_not_found(
         self, exporter: pio.Exporter, api: MockApi
@@ -313,7 +313,7 @@ class TestExportFileAndDataFrame:
         api.add("POST", "/exporters/e1/exports/upload", status=202, json=export_payload(source="dataframe"))
         api.add("GET", "/exports/x1", json=export_payload(source="dataframe", status="succeeded", rows=2))
 
-        export = exporter.export_dataframe(df, progress=False)
+        export = exporter.export_dataframe(df, wait_for_export=True, progress=False)
 
         sent = api.requests[0]
         assert query_of(sent) == {"format": "parquet", "source": "dataframe"}

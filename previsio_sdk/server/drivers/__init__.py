@@ -4,7 +4,7 @@ Importing this package registers the in-tree drivers; :func:`driver_class` also 
 installed packages declare in the ``previsio_sdk.drivers`` entry-point group.
 """
 
-from . import ftp, http, local, s3, sftp, sql  # noqa: F401  (each registers its connector type)
+from . import ftp, gcs, http, local, s3, sftp, sql  # noqa: F401  (each registers its connector type)
 from .base import (
     FILE_WRITE_MODES,
     TABLE_WRITE_MODES,

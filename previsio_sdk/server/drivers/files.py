@@ -1,10 +1,12 @@
 """What every file and object-store driver shares: the fsspec filesystem, path safety, listing and errors.
 
 A file driver is an fsspec filesystem plus a root. Datasource paths are relative to the root and are checked
-by :func:`safe_relative_path` before anything is contacted: no absolute path, no ``..``, no backslash, no
-control character, no URL. A path may be a glob (``2024/*.csv``): its matches are read, sorted, as one
-dataset. Formats are read by :mod:`.formats`; this module turns the filesystems' own exceptions into driver
-errors whose messages carry no secret.
+by :func:`safe_relative_path` before anything is contacted: no ``..``, no backslash, no control character, no
+URL, and no absolute path unless the driver says its paths may be absolute (:attr:`FileDriver.absolute_paths`:
+on a remote server the server's own permissions are the boundary, as Prevision.io's ``/share/out.csv``). A
+path may be a glob (``2024/*.csv``): its matches are read, sorted, as one dataset. Formats are read by
+:mod:`.formats`; this module turns the filesystems' own exceptions into driver errors whose messages carry no
+secret.
 """
 
 from __future__ import annotations
@@ -61,25 +63,38 @@ MAX_GLOB_FILES = 10_000
 READ_BLOCK_SIZE = 8 << 20
 
 
-def safe_relative_path(path: str | None, *, field: str = "path", allow_empty: bool = True) -> str:
+def safe_relative_path(
+    path: str | None, *, field: str = "path", allow_empty: bool = True, allow_absolute: bool = False
+) -> str:
     """Check that ``path`` stays below a connector's root and return it normalised (``a/b/c``, no ``./``).
 
     Refused: absolute paths (``/x``, ``~``, ``C:``), ``..`` segments, backslashes, NUL and other control
     characters, URLs (``scheme://``), and the same tricks percent-encoded (``%2e%2e``, ``%2f``).
 
+    Args:
+        path: The path to check.
+        field: The request field it came from (for the error).
+        allow_empty: Whether an empty path (the root itself) is accepted.
+        allow_absolute: Accept a path starting with one ``/``, returned as ``/a/b/c``: an absolute path of a
+            remote server (the rest is checked as above; ``//``, ``~`` and drive letters stay refused).
+
     Raises:
         Invalid: The path could leave the root (HTTP 422).
     """
     raw = path or ""
-    for candidate in {raw, unquote(raw)}:
+    absolute = allow_absolute and raw.startswith("/") and not raw.startswith("//")
+    checked = raw[1:] if absolute else raw
+    for candidate in {checked, unquote(checked)}:
         why = _unsafe_reason(candidate)
+        if absolute and why is None and unquote(checked).startswith("/"):
+            why = "it must be a path, not a URL"  # "/%2F..." would become "//..."
         if why:
             raise Invalid(f"The {field} {raw!r} is refused: {why}.", {"field": field}, code="unsafe_path")
-    parts = [p for p in raw.split("/") if p not in ("", ".")]
+    parts = [p for p in checked.split("/") if p not in ("", ".")]
     clean = "/".join(parts)
     if not clean and not allow_empty:
         raise Invalid(f"A file datasource needs a {field}.", {"field": field})
-    return clean
+    return f"/{clean}" if absolute else clean
 
 
 def _unsafe_reason(path: str) -> str | None:
@@ -181,6 +196,10 @@ class FileDriver(Driver):
     uses_bucket: ClassVar[bool] = False
     #: Whether the filesystem's files can seek (Parquet and zip need it; others are copied to a temp file).
     random_access: ClassVar[bool] = True
+    #: Whether a path may be absolute (``/share/out.csv``): true for remote servers and object stores, whose
+    #: own permissions are the boundary; false where the root is a boundary of the platform's machine (local
+    #: directories). On an object store (``uses_bucket``) the leading ``/`` is dropped: keys have no root.
+    absolute_paths: ClassVar[bool] = False
 
     # -- what a subclass provides ----------------------------------------------------------------------------
     @abc.abstractmethod
@@ -193,6 +212,15 @@ class FileDriver(Driver):
     def root(self, fs: Any, bucket: str | None) -> str:
         """The filesystem path every datasource path is relative to."""
         return str(self.config.options.get("root") or "").rstrip("/")
+
+    def clean_path(self, path: str | None, *, allow_empty: bool = True) -> str:
+        """``path`` checked by :func:`safe_relative_path` as this driver allows it (absolute or not)."""
+        clean = safe_relative_path(path, allow_empty=allow_empty, allow_absolute=self.absolute_paths)
+        return clean.lstrip("/") if self.uses_bucket else clean
+
+    def full_path(self, root: str, path: str) -> str:
+        """The filesystem path of a cleaned path: an absolute one as it is, else :meth:`join` below root."""
+        return path if path.startswith("/") else self.join(root, path)
 
     def join(self, root: str, relative: str) -> str:
         """The filesystem path of ``relative`` below ``root``."""
@@ -290,7 +318,7 @@ class FileDriver(Driver):
                 f"table=, request= and database= do not apply to a {self.type_name} datasource; give path=.",
                 {"field": "table"},
             )
-        path = safe_relative_path(spec.path, allow_empty=False)
+        path = self.clean_path(spec.path, allow_empty=False)
         bucket = self.normalize_bucket(spec.bucket)
         options = formats.normalize_options(spec.options)
         name = path
@@ -325,11 +353,11 @@ class FileDriver(Driver):
         return f"{self.type_name} server {self._address()}"
 
     def list_files(self, path: str = "", bucket: str | None = None) -> list[dict[str, Any]]:
-        rel = safe_relative_path(path)
+        rel = self.clean_path(path)
         bucket = self.normalize_list_bucket(bucket)
         with self.connected() as fs, self.errors():
             root = self.root(fs, bucket)
-            full = self.join(root, rel)
+            full = self.full_path(root, rel)
             if GLOB_CHARS.search(rel):
                 infos = [fs.info(p) for p in self._glob(fs, root, rel)]
             else:
@@ -365,7 +393,7 @@ class FileDriver(Driver):
         }
 
     def _glob(self, fs: Any, root: str, pattern: str) -> list[str]:
-        matches = fs.glob(self.join(root, pattern), detail=True)
+        matches = fs.glob(self.full_path(root, pattern), detail=True)
         files = sorted(p for p, info in matches.items() if info.get("type") != "directory")
         if len(files) > MAX_GLOB_FILES:
             raise InvalidSource(f"The pattern {pattern!r} matches more than {MAX_GLOB_FILES} files.")
@@ -377,14 +405,14 @@ class FileDriver(Driver):
         Raises:
             SourceNotFound: The file (or every file of the glob) is missing.
         """
-        rel = safe_relative_path(spec.path, allow_empty=False)
+        rel = self.clean_path(spec.path, allow_empty=False)
         root = self.root(fs, spec.bucket)
         if GLOB_CHARS.search(rel):
             found = self._glob(fs, root, rel)
             if not found:
                 raise SourceNotFound(f"No file matches {rel!r}{self._where(spec)}.")
         else:
-            full = self.join(root, rel)
+            full = self.full_path(root, rel)
             info = self.file_info(fs, full, rel, spec)
             if info.get("type") == "directory":
                 raise InvalidSource(
@@ -471,7 +499,7 @@ class FileDriver(Driver):
             )
         if (dest.path or "").endswith("/"):
             raise Invalid("A destination path names a file, not a directory.", {"field": "path"})
-        path = safe_relative_path(dest.path, allow_empty=False)
+        path = self.clean_path(dest.path, allow_empty=False)
         if GLOB_CHARS.search(path):
             raise Invalid(f"A destination path cannot be a pattern: {path!r}.", {"field": "path"})
         options = dict(dest.options or {})
@@ -497,7 +525,7 @@ class FileDriver(Driver):
         fails). On failure the destination is left as it was. The temporary name is
         ``<destination path>.tmp-<job_id>`` (:meth:`discard_staging` removes it after a killed write).
         """
-        rel = safe_relative_path(dest.path, allow_empty=False)
+        rel = self.clean_path(dest.path, allow_empty=False)
         staging = self.staging_name(rel, job_id)
         fmt = file_write.write_format(rel, (dest.options or {}).get("format"))
         tap = StreamTap()
@@ -506,7 +534,7 @@ class FileDriver(Driver):
             root = self.root(fs, dest.bucket)
             if mode is WriteMode.timestamp:
                 rel = self._free_timestamped_name(fs, root, rel)
-            full = self.join(root, rel)
+            full = self.full_path(root, rel)
             self.check_writable(fs, full)
             if self._exists(fs, full):
                 if fs.isdir(full):
@@ -603,7 +631,7 @@ class FileDriver(Driver):
         now = datetime.now(timezone.utc)
         for attempt in range(100):
             candidate = file_write.timestamped(rel, now, attempt)
-            if not self._exists(fs, self.join(root, candidate)):
+            if not self._exists(fs, self.full_path(root, candidate)):
                 return candidate
         raise DestinationExists(f"Too many exports of {rel!r} in the same second.")
 
@@ -612,9 +640,10 @@ class FileDriver(Driver):
         if self.uses_bucket:
             return []  # object stores have no directories
         created: list[str] = []
-        parts = rel.split("/")[:-1]
+        parts = rel.strip("/").split("/")[:-1]
         for i in range(1, len(parts) + 1):
-            directory = self.join(root, "/".join(parts[:i]))
+            above = "/".join(parts[:i])
+            directory = f"/{above}" if rel.startswith("/") else self.join(root, above)
             if self._exists(fs, directory):
                 continue
             fs.mkdir(directory, create_parents=False)

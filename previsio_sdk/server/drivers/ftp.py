@@ -21,6 +21,7 @@ class FTPDriver(FileDriver):
     """Files on an FTP server; paths are relative to ``options["root"]``, else to the login directory."""
 
     default_port = 21
+    absolute_paths = True  # "/share/x.csv" is the server's own path; its permissions are the boundary
 
     @classmethod
     def normalize_config(cls, config: ConnectorConfig) -> ConnectorConfig:

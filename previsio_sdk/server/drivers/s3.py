@@ -68,6 +68,7 @@ class S3Driver(FileDriver):
     """Objects of an S3 bucket; paths are keys, relative to ``options["root"]`` (a key prefix) when set."""
 
     uses_bucket = True
+    absolute_paths = True  # "/lake/x.csv" is the key "lake/x.csv" (keys have no root)
     secret_fields: ClassVar[tuple[str, ...]] = ("password", "session_token")
 
     @classmethod

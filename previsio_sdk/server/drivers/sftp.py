@@ -154,6 +154,7 @@ class SFTPDriver(FileDriver):
     """Files on an SFTP server; paths are relative to ``options["root"]``, else to the login directory."""
 
     default_port = 22
+    absolute_paths = True  # "/share/x.csv" is the server's own path; its permissions are the boundary
     secret_fields: ClassVar[tuple[str, ...]] = ("password", "private_key", "passphrase")
 
     @classmethod

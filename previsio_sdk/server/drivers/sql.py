@@ -38,6 +38,7 @@ from .base import (
     TestOutcome,
     register,
 )
+from .sql_detect import detect_dialect
 from .sql_guard import check_request, wrapped_query
 from .sql_write import TableWriterMixin, libpq_conninfo
 from .sqlite_files import connect_sqlite
@@ -594,6 +595,8 @@ class SQLDriver(TableWriterMixin, Driver):
             driver = "mysql"
         if driver is None:
             driver = _PORT_TO_DIALECT.get(config.port or 0)
+            if driver is None and config.host and config.port:  # any other port: ask the server
+                driver = detect_dialect(*_parse_host(config.host, config.port))
             if driver is None:
                 raise Invalid(
                     f"Cannot infer the SQL driver from port {config.port!r}; pass driver= one of "

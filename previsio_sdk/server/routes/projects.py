@@ -35,7 +35,7 @@ def _ensure_unique(session: SessionDep, owner_id: str, name: str, exclude_id: st
 def create_project(body: ProjectCreate, session: SessionDep, user: CurrentUser) -> Project:
     """Create a project owned by the caller."""
     _ensure_unique(session, user.id, body.name)
-    project = Project(name=body.name, description=body.description, owner_id=user.id)
+    project = Project(name=body.name, description=body.description, color=body.color, owner_id=user.id)
     session.add(project)
     session.flush()
     session.add(ProjectMember(project_id=project.id, user_id=user.id, role="owner"))
@@ -62,13 +62,15 @@ def get_project(project_id: str, session: SessionDep, user: CurrentUser) -> Proj
 
 @router.patch("/projects/{project_id}", response_model=ProjectPublic)
 def update_project(project_id: str, body: ProjectUpdate, session: SessionDep, user: CurrentUser) -> Project:
-    """Rename a project or change its description (owners only)."""
+    """Rename a project or change its description or colour (owners only)."""
     project = project_for(session, user, project_id, min_role="owner")
     if body.name is not None:
         _ensure_unique(session, project.owner_id, body.name, exclude_id=project.id)
         project.name = body.name
     if "description" in body.model_fields_set:
         project.description = body.description
+    if "color" in body.model_fields_set:
+        project.color = body.color
     return project
 
 
