@@ -320,3 +320,12 @@ def test_a_host_holding_credentials_is_refused_without_echoing_them(kind: str, h
         )
     assert "s3cret" not in info.value.message and "s3cret" not in json.dumps(info.value.details)
     assert info.value.details == {"field": "host"}
+
+
+def test_sql_protocol_detection_asks_the_guard_first(no_connection: list[Any]) -> None:
+    """An SQL connector on an unusual port without driver= is detected by a handshake at the address the
+    guard checked: a name pointing at a denied range is refused before any connection."""
+    driver = _driver("sql", "evil.test", port=15432, username="u", secrets={"password": "pw-secret"})
+    assert driver.config.driver is None  # left for settle_config: normalize_config makes no remote call
+    with use_resolver(stub("10.0.0.5")), pytest.raises(AddressNotAllowed):
+        driver.settle_config()

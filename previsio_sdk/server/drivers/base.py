@@ -286,6 +286,15 @@ class Driver(abc.ABC):
         if target is not None:
             check_host_early(target[0], target[1], self.settings)
 
+    def settle_config(self) -> ConnectorConfig:
+        """The connector's settings completed by what only the remote system can tell (an SQL server's
+        protocol on an unusual port), after :meth:`check_network`; the settings as they are by default.
+
+        Raises:
+            DriverError: The remote system cannot tell (the message says which setting to give).
+        """
+        return self.config
+
     def connect_address(self, host: str, port: int) -> str:
         """The address to open a connection to for ``host``: resolved once and checked against the policy.
 

@@ -595,8 +595,9 @@ class SQLDriver(TableWriterMixin, Driver):
             driver = "mysql"
         if driver is None:
             driver = _PORT_TO_DIALECT.get(config.port or 0)
-            if driver is None and config.host and config.port:  # any other port: ask the server
-                driver = detect_dialect(*_parse_host(config.host, config.port))
+            if driver is None and config.host and config.port:  # any other port: ask it (settle_config)
+                host, port = _parse_host(config.host, config.port)
+                return config.evolve(driver=None, host=host, port=port)
             if driver is None:
                 raise Invalid(
                     f"Cannot infer the SQL driver from port {config.port!r}; pass driver= one of "
@@ -706,9 +707,17 @@ class SQLDriver(TableWriterMixin, Driver):
             return None
         return self.connect_address(self.config.host, self.config.port or self.dialect.default_port or 0)
 
+    def settle_config(self) -> ConnectorConfig:
+        """A connector on an unusual port without ``driver=``: ask the server which protocol it speaks, at the
+        address the network guard checked, within a few seconds (see :mod:`.sql_detect`)."""
+        if self.config.driver is not None or not self.config.host or not self.config.port:
+            return self.config
+        address = self.connect_address(self.config.host, self.config.port)
+        return self.config.evolve(driver=detect_dialect(address, self.config.port, name=self.config.host))
+
     def check_config(self) -> None:
         """An SQLite connector may not open the platform's own files (its metadata store, its home)."""
-        if self.dialect.name == "sqlite":
+        if self.config.driver == "sqlite":
             self._check_sqlite_file()
 
     @contextmanager

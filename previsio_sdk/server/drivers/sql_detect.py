@@ -48,13 +48,14 @@ def _not_detected(host: str, port: int, why: str) -> Invalid:
     )
 
 
-def detect_dialect(host: str, port: int, timeout: float = DETECT_TIMEOUT) -> str:
+def detect_dialect(host: str, port: int, timeout: float = DETECT_TIMEOUT, name: str | None = None) -> str:
     """Ask the server at ``host:port`` which SQL protocol it speaks.
 
     Args:
         host: Host name or address.
         port: TCP port.
         timeout: Seconds the whole detection may take.
+        name: The host's name as the user gave it, for messages (``host`` may be its checked address).
 
     Returns:
         ``"mysql"`` (MySQL or MariaDB) or ``"postgresql"``.
@@ -82,7 +83,7 @@ def detect_dialect(host: str, port: int, timeout: float = DETECT_TIMEOUT) -> str
             if first is not None:
                 if _looks_like_mysql(first):
                     return "mysql"
-                raise _not_detected(host, port, "it speaks neither PostgreSQL nor MySQL")
+                raise _not_detected(name or host, port, "it speaks neither PostgreSQL nor MySQL")
             sock.settimeout(left())
             sock.sendall(SSL_REQUEST)
             answer = sock.recv(64)
@@ -90,12 +91,12 @@ def detect_dialect(host: str, port: int, timeout: float = DETECT_TIMEOUT) -> str
                 return "mysql"
             if answer in (b"S", b"N") or answer.startswith(b"E"):
                 return "postgresql"
-            raise _not_detected(host, port, "it speaks neither PostgreSQL nor MySQL")
+            raise _not_detected(name or host, port, "it speaks neither PostgreSQL nor MySQL")
     except socket.gaierror:
-        raise _not_detected(host, port, "unknown host") from None
+        raise _not_detected(name or host, port, "unknown host") from None
     except ConnectionRefusedError:
-        raise _not_detected(host, port, "connection refused") from None
+        raise _not_detected(name or host, port, "connection refused") from None
     except TimeoutError:
-        raise _not_detected(host, port, f"no answer within {timeout:g} s") from None
+        raise _not_detected(name or host, port, f"no answer within {timeout:g} s") from None
     except OSError as exc:
-        raise _not_detected(host, port, exc.strerror or type(exc).__name__) from None
+        raise _not_detected(name or host, port, exc.strerror or type(exc).__name__) from None

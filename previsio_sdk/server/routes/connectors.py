@@ -112,6 +112,9 @@ def create_connector(
     driver = cls(config, settings=platform.settings)
     driver.check_config()
     driver.check_network()
+    config = (
+        driver.settle_config()
+    )  # an SQL server on an unusual port: which protocol (a few seconds at most)
     ensure_unique_name(session, Connector, project.id, body.name, "connector")
     stored_secrets = {k: v for k, v in config.secrets.items() if v != _PLACEHOLDER}
     row = Connector(
@@ -190,6 +193,7 @@ def update_connector(
     driver = cls(config, settings=platform.settings)
     driver.check_config()
     driver.check_network()
+    config = driver.settle_config()
     before = ConnectorConfig(type=row.type, **{**current, "options": dict(current["options"] or {})})
     moved = cls.destination(before) != cls.destination(config)
     if moved and not sets_credentials and any(v != _PLACEHOLDER for v in stored.values()):
