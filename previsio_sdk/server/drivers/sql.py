@@ -39,11 +39,25 @@ from .base import (
     register,
 )
 from .sql_detect import detect_dialect
-from .sql_guard import check_request, wrapped_query
 from .sql_write import TableWriterMixin, libpq_conninfo
 from .sqlite_files import connect_sqlite
 
 Converter = Callable[[Any], Any]
+
+
+# The statement check imports sqlglot (0.4 s, 16 MB) when a request is first checked, not at start-up.
+def check_request(sql: str, dialect: str) -> Any:
+    """See :func:`previsio_sdk.server.drivers.sql_guard.check_request`."""
+    from .sql_guard import check_request as check
+
+    return check(sql, dialect)
+
+
+def wrapped_query(query: Any, dialect: str, alias: str, *, no_rows: bool) -> str:
+    """See :func:`previsio_sdk.server.drivers.sql_guard.wrapped_query`."""
+    from .sql_guard import wrapped_query as wrap
+
+    return wrap(query, dialect, alias, no_rows=no_rows)
 
 
 # ------------------------------------------------------------------------------------------------------------
