@@ -29,6 +29,7 @@ from fileservers import FileServers, session_file_servers
 import previsio_sdk as pio
 from previsio_sdk import _default
 from previsio_sdk.server.drivers.sql_detect import detect_dialect
+from previsio_sdk.server.errors import Invalid
 from previsio_sdk.utils import PrevisionException
 
 #: previsionio's ``project.connectors_names``: connector type to the Project method creating it.
@@ -547,3 +548,44 @@ def test_getting_started_exporter_and_class_level_exports(
     assert pd.read_csv(written)["amount"].tolist() == [1234.5, 7.25]
     ids = [e._id for e in pio.Export.list(exporter._id)]
     assert len(ids) == 3 and export._id in ids
+
+
+def _one_shot_server(behaviour: Any) -> tuple[socket.socket, int]:
+    """A listening socket on 127.0.0.1 whose first connection is handed to ``behaviour(conn)``."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            behaviour(conn)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server, server.getsockname()[1]
+
+
+#: The start of a MariaDB greeting: length 0x5b, sequence 0, protocol version 10, then the version text.
+MYSQL_GREETING = bytes([0x5B, 0, 0, 0, 10]) + b"11.4.2-MariaDB\x00" + b"\x00" * 76
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "expected"),
+    [
+        (lambda c: (time.sleep(0.8), c.sendall(MYSQL_GREETING), time.sleep(0.5)), "mysql"),
+        (lambda c: (c.recv(8), c.sendall(b"N"), time.sleep(0.5)), "postgresql"),
+        (lambda c: (c.recv(8), c.sendall(b"S"), time.sleep(0.5)), "postgresql"),
+        (lambda c: (c.sendall(b"SSH-2.0-OpenSSH_9.6\r\n"), time.sleep(0.5)), None),
+        (lambda c: (c.recv(8), c.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n"), time.sleep(0.5)), None),
+    ],
+    ids=["slow-mysql-greeting", "postgres-no-ssl", "postgres-ssl", "ssh-speaks-first", "http-answers"],
+)
+def test_detection_reads_only_the_first_protocol_bytes(behaviour: Any, expected: str | None) -> None:
+    """A late MySQL greeting, PostgreSQL's S/N answer, and other protocols (refused) are told apart."""
+    server, port = _one_shot_server(behaviour)
+    try:
+        if expected is None:
+            with pytest.raises(Invalid, match="neither PostgreSQL nor MySQL"):
+                detect_dialect("127.0.0.1", port)
+        else:
+            assert detect_dialect("127.0.0.1", port) == expected
+    finally:
+        server.close()
