@@ -159,6 +159,6 @@ def test_a_platform_started_on_a_0_1_0_home_keeps_everything(legacy_home: tuple[
         again = project.create_dataset("orders_v2", datasource=source)
         assert again.num_rows == 100
         exporter = pio.Exporter.from_id(made["exporter_id"], client=client)
-        assert exporter.export_dataset(again).rows == 100
+        assert exporter.export_dataset(again, wait_for_export=True).rows == 100
     finally:
         stop_platform(running)

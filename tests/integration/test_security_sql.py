@@ -177,7 +177,7 @@ def test_rogue_server_gets_no_platform_file_through_an_export(
     )
     dataset = _upload(project, _people(5), tmp_path)
     with pytest.raises(pio.JobFailedError) as info:
-        exporter.export_dataset(dataset, progress=False)
+        exporter.export_dataset(dataset, wait_for_export=True, progress=False)
     assert "local file" in info.value.message
     assert server.requests == 1
     sent = b"".join(server.received)
@@ -544,12 +544,14 @@ def test_a_password_of_special_characters_connects_and_never_shows_in_errors(
     assert failed.value.code == "source_not_found"
     _no_password_form(str(failed.value))
     exporter = project.create_exporter(connector, "out", table=f"{table}_out", write_mode="replace")
-    export = exporter.export_dataset(_upload(project, _people(3), tmp_path), progress=False)
+    export = exporter.export_dataset(
+        _upload(project, _people(3), tmp_path), wait_for_export=True, progress=False
+    )
     assert export.rows == 3
     assert pg_exec(f"SELECT COUNT(*) FROM {table}_out") == [(3,)]
     bad = project.create_exporter(connector, "bad", table="no_schema.t", write_mode="append")
     with pytest.raises(pio.JobFailedError) as failed:
-        bad.export_dataset(_upload(project, _people(1), tmp_path), progress=False)
+        bad.export_dataset(_upload(project, _people(1), tmp_path), wait_for_export=True, progress=False)
     _no_password_form(str(failed.value))
 
 

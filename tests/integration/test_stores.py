@@ -224,7 +224,7 @@ def test_a_platform_keeps_its_datasets_in_the_object_store(s3_server: S3ServerIn
         up = project.create_dataset("uploaded", dataframe=df)
         assert up.to_pandas()["x"].sum() == df["x"].sum()
         exporter = project.create_exporter(lite, "back", table="t_copy", write_mode="replace")
-        assert exporter.export_dataset(snap).rows == 5000
+        assert exporter.export_dataset(snap, wait_for_export=True).rows == 5000
         assert sorted(store._names("datasets")) == sorted([f"{snap.id}.parquet", f"{up.id}.parquet"])
         assert list((home / "datasets").glob("*.parquet")) == []
         assert _leftovers(store) == []
