@@ -9,6 +9,7 @@ from .db import Database
 from .exports import recover_exports
 from .jobs import JobRunner
 from .middleware import forget_pending_requests
+from .sandbox import warm_up
 from .settings import Settings
 from .storage import ParquetDatasetStore
 from .vault import Vault
@@ -31,6 +32,7 @@ class Platform:
 
     def start(self) -> None:
         """Recover from a previous run and make sure an admin token exists."""
+        warm_up()
         self.jobs.recover()
         forget_pending_requests(self)
         recover_exports(self)

@@ -240,6 +240,25 @@ def run_isolated(
         proc.join(5)
 
 
+def _ready(*, report: Callable[[Any], None]) -> bool:
+    """The work of :func:`warm_up`: nothing."""
+    return True
+
+
+def warm_up() -> threading.Thread:
+    """Start the fork server and its imports (~2 s) in the background, so that the first job does not wait."""
+
+    def run() -> None:
+        try:
+            run_isolated(_ready, deadline=time.monotonic() + 120)
+        except Exception:  # noqa: BLE001 - the first job will say what is wrong
+            log.warning("the fork server of isolated work could not be started", exc_info=True)
+
+    thread = threading.Thread(target=run, name="previsio-sandbox-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
 def _timed_out() -> PlatformError:
     return PlatformError(422, "timeout", "The remote system did not answer in time; the call was stopped.")
 
