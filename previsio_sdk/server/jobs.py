@@ -269,7 +269,14 @@ def execute(kind: JobKind, row_id: str) -> None:
             summary = kind.succeed(s, row, work, result)
             row.status = "succeeded"
             row.finished_at = utcnow()
-        log.info("%s %s succeeded: %s peak_rss=%d", kind.noun, row_id, summary, usage.peak_rss)
+        log.info(
+            "%s %s succeeded: %s peak_rss=%d start_rss=%d",
+            kind.noun,
+            row_id,
+            summary,
+            usage.peak_rss,
+            usage.start_rss,
+        )
     except BaseException as exc:  # noqa: BLE001 - every failure must be recorded
         _record_failure(kind, row_id, work, exc, usage)
         if not isinstance(exc, Exception):
@@ -286,7 +293,15 @@ def _record_failure(kind: JobKind, row_id: str, work: Work | None, exc: BaseExce
     if isinstance(exc, Stopped) and code == "platform_stopped":
         message = f"The platform stopped while this {kind.noun} was running; run it again."
     status = "cancelled" if cancelled else "failed"
-    log.info("%s %s %s: %s peak_rss=%d", kind.noun, row_id, status, code, usage.peak_rss)
+    log.info(
+        "%s %s %s: %s peak_rss=%d start_rss=%d",
+        kind.noun,
+        row_id,
+        status,
+        code,
+        usage.peak_rss,
+        usage.start_rss,
+    )
     with kind.platform.db.session() as s:
         row = s.get(kind.model, row_id)
         if row is None:

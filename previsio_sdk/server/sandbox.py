@@ -72,6 +72,9 @@ class Usage:
 
     #: Highest resident memory of the child seen, in bytes (the kernel's high-water mark, ``VmHWM``).
     peak_rss: int = 0
+    #: Resident memory of the child when the work began (what it shares with the fork server and has
+    #: touched): ``peak_rss - start_rss`` is what the work itself held at most.
+    start_rss: int = 0
     #: Whether the child answered (a result or its own error) rather than being stopped or crashing: a child
     #: that answered has cleaned up after itself.
     answered: bool = False
@@ -126,6 +129,7 @@ def _child_main(
     from .logs import harden_logging, remember_secrets
 
     _die_with_parent()
+    start = rss_bytes(os.getpid())
     remember_secrets(secrets)
     harden_logging()
 
@@ -134,15 +138,17 @@ def _child_main(
 
     try:
         result = fn(*args, report=report, **kwargs)
-        conn.send(("ok", result, peak_rss_bytes()))
+        conn.send(("ok", result, peak_rss_bytes(), start))
     except PlatformError as exc:
-        conn.send(("error", (exc.status, exc.code, exc.message, exc.details), peak_rss_bytes()))
+        conn.send(("error", (exc.status, exc.code, exc.message, exc.details), peak_rss_bytes(), start))
     except MemoryError:
-        conn.send(("error", (422, "limit_exceeded", "The work ran out of memory.", None), peak_rss_bytes()))
+        conn.send(
+            ("error", (422, "limit_exceeded", "The work ran out of memory.", None), peak_rss_bytes(), start)
+        )
     except BaseException as exc:  # noqa: BLE001 - the parent gets a typed error, the log the traceback
         log.error("isolated work failed unexpectedly", exc_info=exc)
         message = f"The work failed unexpectedly ({type(exc).__name__})."
-        conn.send(("error", (500, "internal_error", message, None), peak_rss_bytes()))
+        conn.send(("error", (500, "internal_error", message, None), peak_rss_bytes(), start))
     finally:
         conn.close()
 
@@ -208,8 +214,9 @@ def run_isolated(
                         on_progress(payload)
                     continue
                 usage.answered = True
-                if rest:
+                if len(rest) == 2:
                     usage.peak_rss = max(usage.peak_rss, int(rest[0]))
+                    usage.start_rss = int(rest[1])
                 if kind == "ok":
                     return payload
                 status, code, message, details = payload
