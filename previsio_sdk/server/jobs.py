@@ -21,7 +21,6 @@ between ``running`` and ``cancelled`` while the child is being stopped.
 from __future__ import annotations
 
 import abc
-import csv
 import logging
 import shutil
 import threading
@@ -38,7 +37,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import select, update
 
 from .drivers import ConnectorConfig, Driver, SourceSpec, driver_class
-from .drivers.formats import PrefixedStream, first_lines_sample
+from .drivers.formats import CsvDialect, PrefixedStream, count_columns, first_lines_sample
 from .drivers.limits import ReadLimits, check_columns
 from .errors import PlatformError
 from .models import Connector, Dataset, DataSource, Job, utcnow
@@ -123,7 +122,7 @@ def open_upload(
             with open(path, "rb") as fh:
                 sample, _ = first_lines_sample(fh, 64 * 1024, 0, block)
                 header = sample.split(b"\n", 1)[0].decode("utf-8", errors="replace")
-                check_columns(len(next(csv.reader([header]), [])), limits, "the uploaded file")
+                check_columns(count_columns([header], CsvDialect()), limits, "the uploaded file")
                 stream = PrefixedStream(sample, fh)
                 yield pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=block))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
@@ -228,7 +227,10 @@ def execute(kind: JobKind, row_id: str) -> None:
     usage = Usage()
     try:
         with platform.db.session() as s:
-            work = kind.prepare(s, s.get(model, row_id))
+            row = s.get(model, row_id)
+            if row is None:
+                return  # deleted (its project was) since it was claimed
+            work = kind.prepare(s, row)
 
         def progress(rows: Any) -> None:
             with platform.db.session() as s:
