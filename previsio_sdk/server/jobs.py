@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 FINISHED = ("succeeded", "failed", "cancelled")
 #: Statuses of a job a previous process may have left unfinished.
 UNFINISHED = ("pending", "running", "cancelling")
+#: Seconds a stopping platform waits for its running jobs to stop and record it.
+STOP_TIMEOUT = 10.0
 
 
 def connector_config(platform: Platform, connector: Connector) -> ConnectorConfig:
@@ -417,15 +419,33 @@ class JobRunner:
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="previsio-job")
         #: Set when the platform stops: running jobs kill their child and fail with ``platform_stopped``.
         self.stopping = threading.Event()
+        self._active = 0
+        self._idle = threading.Condition()
 
-    def shutdown(self) -> None:
-        """Stop accepting jobs and stop the running ones (they fail with ``platform_stopped``)."""
+    def shutdown(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop accepting jobs and stop the running ones (they fail with ``platform_stopped``), waiting up
+        to ``timeout`` seconds for them to record it (what is left is recovered at the next start)."""
         self.stopping.set()
         self.pool.shutdown(wait=False, cancel_futures=True)
+        with self._idle:
+            self._idle.wait_for(lambda: self._active == 0, timeout=timeout)
+
+    def _submit(self, fn: Any, *args: Any) -> None:
+        def tracked() -> None:
+            with self._idle:
+                self._active += 1
+            try:
+                fn(*args)
+            finally:
+                with self._idle:
+                    self._active -= 1
+                    self._idle.notify_all()
+
+        self.pool.submit(tracked)
 
     def submit_snapshot(self, job_id: str) -> None:
         """Run the snapshot of job ``job_id`` (its datasource and pending dataset are already stored)."""
-        self.pool.submit(execute, DatasetJob(self.platform), job_id)
+        self._submit(execute, DatasetJob(self.platform), job_id)
 
     def submit_upload(self, job_id: str, upload_path: Path, fmt: str) -> None:
         """Turn an uploaded file into the pending dataset of job ``job_id`` (the file is removed after)."""
@@ -436,13 +456,13 @@ class JobRunner:
             finally:
                 shutil.rmtree(upload_path.parent, ignore_errors=True)
 
-        self.pool.submit(run)
+        self._submit(run)
 
     def submit_export(self, export_id: str, upload: Path | None = None, fmt: str | None = None) -> None:
         """Run export ``export_id`` (see :mod:`.exports`); ``upload`` is an uploaded file to export."""
         from .exports import run_export
 
-        self.pool.submit(run_export, self.platform, export_id, upload, fmt)
+        self._submit(run_export, self.platform, export_id, upload, fmt)
 
     def recover(self) -> None:
         """At start-up: fail the jobs a previous process left unfinished and drop their pending datasets."""

@@ -25,6 +25,9 @@ from conftest import (
     MY_PASSWORD,
     MY_PORT,
     MY_USER,
+    PG_HOST,
+    PG_PORT,
+    PG_SUPERUSER,
     RunningPlatform,
     _mysql_root,
     start_platform,
@@ -212,6 +215,36 @@ def test_a_platform_killed_mid_export_leaves_no_temporary_file(
         assert (ended.status, ended.error_code) == ("failed", "platform_restarted")
         assert sorted(p.name for p in root.iterdir()) == []
         assert "staging discarded after a restart" in running.log_text()
+    finally:
+        stop_platform(running)
+
+
+def test_a_platform_stopped_normally_stops_its_running_jobs(
+    private: tuple[Path, Path, dict[str, str]], pg_database: str, big_table: str
+) -> None:
+    """SIGTERM during a snapshot: the platform kills the job's process, records platform_stopped, keeps no
+    dataset, and exits in seconds instead of waiting for the job."""
+    home, _, env = private
+    running = start_platform(home, env=env)
+    try:
+        project = pio.Project.new("stopped", client=running.client())
+        connector = project.create_sql_connector(
+            "pg", host=PG_HOST, port=PG_PORT, username=PG_SUPERUSER, database=pg_database
+        )
+        job = project.create_dataset(
+            "big", datasource=project.create_datasource(connector, "big", table=big_table), wait=False
+        )
+        _running(job.refresh)
+        started = time.monotonic()
+        running.process.terminate()
+        running.process.wait(timeout=15)
+        assert time.monotonic() - started < 10
+        running = start_platform(home, env=env)
+        client = running.client()
+        ended = pio.Job.from_dict(client.get(f"/jobs/{job.id}"), client)
+        assert (ended.status, ended.error_code) == ("failed", "platform_stopped")
+        assert pio.Project.from_id(project.id, client).list_datasets() == []
+        assert list((home / "tmp").iterdir()) == []
     finally:
         stop_platform(running)
 
