@@ -21,6 +21,7 @@ between ``running`` and ``cancelled`` while the child is being stopped.
 from __future__ import annotations
 
 import abc
+import errno
 import logging
 import shutil
 import threading
@@ -140,19 +141,33 @@ def _store(settings: Settings) -> ParquetDatasetStore:
     return ParquetDatasetStore(settings.datasets_dir, settings.tmp_dir)
 
 
+@contextmanager
+def _disk_full_is_typed() -> Iterator[None]:
+    """A full disk while the dataset is written: ``storage_full``, not an unexpected error."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        raise PlatformError(
+            507, "storage_full", "The platform ran out of disk space while writing the dataset."
+        ) from None
+
+
 def snapshot_work(
     config: ConnectorConfig, spec: SourceSpec, settings: Settings, tmp: Path, *, report: Any
 ) -> WrittenFile:
     """In the child: read a datasource into the temporary Parquet file ``tmp``."""
     driver = make_driver(config, settings)
-    with driver.open_reader(spec, settings.batch_rows) as reader:
+    with _disk_full_is_typed(), driver.open_reader(spec, settings.batch_rows) as reader:
         check_columns(len(reader.schema), ReadLimits.from_settings(settings), "the source")
         return _store(settings).write(reader, on_progress=report, tmp=tmp)
 
 
 def upload_work(path: Path, fmt: str, settings: Settings, tmp: Path, *, report: Any) -> WrittenFile:
     """In the child: parse an uploaded file into the temporary Parquet file ``tmp``."""
-    with open_upload(path, fmt, settings.batch_rows, ReadLimits.from_settings(settings)) as reader:
+    limits = ReadLimits.from_settings(settings)
+    with _disk_full_is_typed(), open_upload(path, fmt, settings.batch_rows, limits) as reader:
         return _store(settings).write(reader, on_progress=report, tmp=tmp)
 
 
