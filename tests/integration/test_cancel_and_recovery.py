@@ -219,22 +219,39 @@ def test_a_platform_killed_mid_export_leaves_no_temporary_file(
         stop_platform(running)
 
 
-def test_a_platform_stopped_normally_stops_its_running_jobs(
+def test_a_pending_job_is_cancelled_at_once_and_sigterm_stops_the_running_one(
     private: tuple[Path, Path, dict[str, str]], pg_database: str, big_table: str
 ) -> None:
-    """SIGTERM during a snapshot: the platform kills the job's process, records platform_stopped, keeps no
-    dataset, and exits in seconds instead of waiting for the job."""
+    """On a platform with one job worker: a second snapshot waits (pending) and is cancelled at once, its
+    pending dataset gone; then SIGTERM during the first one kills its process, records platform_stopped,
+    keeps no dataset, and the platform exits in seconds instead of waiting for the job."""
     home, _, env = private
+    env = {**env, "PREVISIO_JOB_WORKERS": "1"}
     running = start_platform(home, env=env)
     try:
         project = pio.Project.new("stopped", client=running.client())
         connector = project.create_sql_connector(
             "pg", host=PG_HOST, port=PG_PORT, username=PG_SUPERUSER, database=pg_database
         )
-        job = project.create_dataset(
-            "big", datasource=project.create_datasource(connector, "big", table=big_table), wait=False
+        # 15M rows: the snapshot runs long after the steps below, however loaded the machine.
+        longer = project.create_datasource(
+            connector, "longer", request=f"SELECT a.* FROM {big_table} a, {big_table} b WHERE b.id <= 5"
         )
+        job = project.create_dataset("big", datasource=longer, wait=False)
         _running(job.refresh)
+        source = project.create_datasource(connector, "big", table=big_table)
+        waiting = project.create_dataset("second", datasource=source, wait=False)
+        assert waiting.refresh().status == "pending"
+        cancelled = waiting.cancel()
+        assert (cancelled.status, cancelled.error_code, cancelled.dataset_id) == (
+            "cancelled",
+            "cancelled",
+            None,
+        )
+        with pytest.raises(pio.JobCancelledError):
+            waiting.wait(timeout=5, progress=False)
+
+        assert job.refresh().status == "running"
         started = time.monotonic()
         running.process.terminate()
         running.process.wait(timeout=15)
@@ -243,8 +260,15 @@ def test_a_platform_stopped_normally_stops_its_running_jobs(
         client = running.client()
         ended = pio.Job.from_dict(client.get(f"/jobs/{job.id}"), client)
         assert (ended.status, ended.error_code) == ("failed", "platform_stopped")
+        assert pio.Job.from_dict(client.get(f"/jobs/{waiting.id}"), client).status == "cancelled"
         assert pio.Project.from_id(project.id, client).list_datasets() == []
         assert list((home / "tmp").iterdir()) == []
+        # The name of the cancelled job's dataset is free.
+        again = pio.Project.from_id(project.id, client)
+        small = again.create_datasource(
+            pio.Connector.from_id(connector.id, client), "small", request=f"SELECT * FROM {big_table} LIMIT 5"
+        )
+        assert again.create_dataset("second", datasource=small, progress=False).num_rows == 5
     finally:
         stop_platform(running)
 
