@@ -118,6 +118,18 @@ def _die_with_parent() -> None:
         pass
 
 
+class _ParentGone(BaseException):
+    """The platform that asked for the work is gone: stop it quietly (a BaseException, so that no
+    ``except Exception`` of the work turns it into an error to report)."""
+
+
+def _send(conn: Connection, message: Any) -> None:
+    try:
+        conn.send(message)
+    except OSError:  # the parent is gone: nobody to tell
+        raise _ParentGone from None
+
+
 def _child_main(
     conn: Connection,
     fn: Callable[..., Any],
@@ -134,21 +146,25 @@ def _child_main(
     harden_logging()
 
     def report(message: Any) -> None:
-        conn.send(("progress", message))
+        _send(conn, ("progress", message))
 
     try:
-        result = fn(*args, report=report, **kwargs)
-        conn.send(("ok", result, peak_rss_bytes(), start))
-    except PlatformError as exc:
-        conn.send(("error", (exc.status, exc.code, exc.message, exc.details), peak_rss_bytes(), start))
-    except MemoryError:
-        conn.send(
-            ("error", (422, "limit_exceeded", "The work ran out of memory.", None), peak_rss_bytes(), start)
-        )
-    except BaseException as exc:  # noqa: BLE001 - the parent gets a typed error, the log the traceback
-        log.error("isolated work failed unexpectedly", exc_info=exc)
-        message = f"The work failed unexpectedly ({type(exc).__name__})."
-        conn.send(("error", (500, "internal_error", message, None), peak_rss_bytes(), start))
+        try:
+            result = fn(*args, report=report, **kwargs)
+            _send(conn, ("ok", result, peak_rss_bytes(), start))
+        except _ParentGone:
+            raise
+        except PlatformError as exc:
+            _send(conn, ("error", (exc.status, exc.code, exc.message, exc.details), peak_rss_bytes(), start))
+        except MemoryError:
+            error = (422, "limit_exceeded", "The work ran out of memory.", None)
+            _send(conn, ("error", error, peak_rss_bytes(), start))
+        except BaseException as exc:  # noqa: BLE001 - the parent gets a typed error, the log the traceback
+            log.error("isolated work failed unexpectedly", exc_info=exc)
+            message = f"The work failed unexpectedly ({type(exc).__name__})."
+            _send(conn, ("error", (500, "internal_error", message, None), peak_rss_bytes(), start))
+    except _ParentGone:
+        pass  # the work stopped and cleaned up after itself; the platform recovers the job at its next start
     finally:
         conn.close()
 
