@@ -12,6 +12,7 @@ from .context import JobContext
 from .executors import Reaper, make_executor, recover_single_node
 from .metrics import register_store_collector
 from .middleware import forget_pending_requests
+from .sandbox import warm_up
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class Platform:
 
     def start(self) -> None:
         """Recover from a previous run (single node only), start the reaper, make sure an admin exists."""
+        warm_up()  # the sandbox's fork server, loaded now rather than by the first job
         if self.single_node:
             recover_single_node(self.context)
         forget_pending_requests(self)

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 
 from .errors import PlatformError
+from .jobs import STOP_TIMEOUT
 from .models import Connector, Dataset, Export, Exporter, Job, utcnow
 
 if TYPE_CHECKING:
@@ -132,13 +133,29 @@ class InProcessExecutor(Executor):
     def __init__(self, ctx: JobContext, workers: int) -> None:
         super().__init__(ctx)
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="previsio-job")
+        self._active = 0
+        self._idle = threading.Condition()
 
     def submit(self, kind: str, row_id: str) -> None:
-        self.pool.submit(run_job, self.ctx, kind, row_id)
+        def tracked() -> None:
+            with self._idle:
+                self._active += 1
+            try:
+                run_job(self.ctx, kind, row_id)
+            finally:
+                with self._idle:
+                    self._active -= 1
+                    self._idle.notify_all()
 
-    def shutdown(self) -> None:
+        self.pool.submit(tracked)
+
+    def shutdown(self, timeout: float = STOP_TIMEOUT) -> None:
+        """Stop the running jobs (they fail with ``platform_stopped``), waiting up to ``timeout`` seconds for
+        them to record it (what is left is recovered at the next start)."""
         super().shutdown()
         self.pool.shutdown(wait=False, cancel_futures=True)
+        with self._idle:
+            self._idle.wait_for(lambda: self._active == 0, timeout=timeout)
 
 
 class CeleryExecutor(Executor):

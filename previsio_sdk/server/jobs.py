@@ -21,7 +21,7 @@ between ``running`` and ``cancelled`` while the child is being stopped.
 from __future__ import annotations
 
 import abc
-import csv
+import errno
 import logging
 import time
 from collections.abc import Iterator
@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 from sqlalchemy import select, update
 
 from .drivers import ConnectorConfig, Driver, SourceSpec, driver_class
-from .drivers.formats import PrefixedStream, first_lines_sample
+from .drivers.formats import CsvDialect, PrefixedStream, count_columns, first_lines_sample
 from .drivers.limits import ReadLimits, check_columns
 from .errors import PlatformError
 from .metrics import record_job
@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 FINISHED = ("succeeded", "failed", "cancelled")
 #: Statuses of a job a previous process may have left unfinished.
 UNFINISHED = ("pending", "running", "cancelling")
+#: Seconds a stopping platform waits for its running jobs to stop and record it.
+STOP_TIMEOUT = 10.0
 
 
 def connector_config(platform: JobContext, connector: Connector) -> ConnectorConfig:
@@ -124,7 +126,7 @@ def open_upload(
             block = 16 << 20
             sample, _ = first_lines_sample(fh, 64 * 1024, 0, block)
             header = sample.split(b"\n", 1)[0].decode("utf-8", errors="replace")
-            check_columns(len(next(csv.reader([header]), [])), limits, "the uploaded file")
+            check_columns(count_columns([header], CsvDialect()), limits, "the uploaded file")
             stream = PrefixedStream(sample, fh)
             yield pacsv.open_csv(stream, read_options=pacsv.ReadOptions(block_size=block))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as exc:
@@ -136,12 +138,25 @@ def open_upload(
 # ------------------------------------------------------------------------------------------------------------
 # What runs in the child
 # ------------------------------------------------------------------------------------------------------------
+@contextmanager
+def _disk_full_is_typed() -> Iterator[None]:
+    """A full disk while the dataset is written: ``storage_full``, not an unexpected error."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        raise PlatformError(
+            507, "storage_full", "The platform ran out of disk space while writing the dataset."
+        ) from None
+
+
 def snapshot_work(
     config: ConnectorConfig, spec: SourceSpec, settings: Settings, job_id: str, *, report: Any
 ) -> WrittenFile:
     """In the child: read a datasource into job ``job_id``'s staging object of the dataset store."""
     driver = make_driver(config, settings)
-    with driver.open_reader(spec, settings.batch_rows) as reader:
+    with _disk_full_is_typed(), driver.open_reader(spec, settings.batch_rows) as reader:
         check_columns(len(reader.schema), ReadLimits.from_settings(settings), "the source")
         return open_store(settings).write(reader, job_id, on_progress=report)
 
@@ -149,7 +164,8 @@ def snapshot_work(
 def upload_work(upload: str, fmt: str, settings: Settings, job_id: str, *, report: Any) -> WrittenFile:
     """In the child: parse an upload staged in the store into job ``job_id``'s staging object."""
     store = open_store(settings)
-    with open_upload(store, upload, fmt, settings.batch_rows, ReadLimits.from_settings(settings)) as reader:
+    limits = ReadLimits.from_settings(settings)
+    with _disk_full_is_typed(), open_upload(store, upload, fmt, settings.batch_rows, limits) as reader:
         return store.write(reader, job_id, on_progress=report)
 
 
@@ -267,7 +283,10 @@ def execute(kind: JobKind, row_id: str) -> None:
     renew_at = [time.monotonic() + renew_every]
     try:
         with ctx.db.session() as s:
-            work = kind.prepare(s, s.get(model, row_id))
+            row = s.get(model, row_id)
+            if row is None:
+                return  # deleted (its project was) since it was claimed
+            work = kind.prepare(s, row)
 
         def progress(rows: Any) -> None:
             with ctx.db.session() as s:
@@ -321,7 +340,14 @@ def execute(kind: JobKind, row_id: str) -> None:
             row.finished_at = utcnow()
             row.lease_owner = None
             row.lease_expires_at = None
-        log.info("%s %s succeeded: %s peak_rss=%d", kind.noun, row_id, summary, usage.peak_rss)
+        log.info(
+            "%s %s succeeded: %s peak_rss=%d start_rss=%d",
+            kind.noun,
+            row_id,
+            summary,
+            usage.peak_rss,
+            usage.start_rss,
+        )
         rows, size = kind.moved(result)
         record_job(kind.noun, "succeeded", time.monotonic() - began, rows, size)
     except BaseException as exc:  # noqa: BLE001 - every failure must be recorded
@@ -362,7 +388,15 @@ def _record_failure(
     if isinstance(exc, Stopped) and code == "platform_stopped":
         message = f"The platform stopped while this {kind.noun} was running; run it again."
     status = "cancelled" if cancelled else "failed"
-    log.info("%s %s %s: %s peak_rss=%d", kind.noun, row_id, status, code, usage.peak_rss)
+    log.info(
+        "%s %s %s: %s peak_rss=%d start_rss=%d",
+        kind.noun,
+        row_id,
+        status,
+        code,
+        usage.peak_rss,
+        usage.start_rss,
+    )
     with ctx.db.session() as s:
         row = s.get(kind.model, row_id, with_for_update=True)
         if row is None or row.lease_owner != ctx.owner:

@@ -72,6 +72,9 @@ class Usage:
 
     #: Highest resident memory of the child seen, in bytes (the kernel's high-water mark, ``VmHWM``).
     peak_rss: int = 0
+    #: Resident memory of the child when the work began (what it shares with the fork server and has
+    #: touched): ``peak_rss - start_rss`` is what the work itself held at most.
+    start_rss: int = 0
     #: Whether the child answered (a result or its own error) rather than being stopped or crashing: a child
     #: that answered has cleaned up after itself.
     answered: bool = False
@@ -115,6 +118,18 @@ def _die_with_parent() -> None:
         pass
 
 
+class _ParentGone(BaseException):
+    """The platform that asked for the work is gone: stop it quietly (a BaseException, so that no
+    ``except Exception`` of the work turns it into an error to report)."""
+
+
+def _send(conn: Connection, message: Any) -> None:
+    try:
+        conn.send(message)
+    except OSError:  # the parent is gone: nobody to tell
+        raise _ParentGone from None
+
+
 def _child_main(
     conn: Connection,
     fn: Callable[..., Any],
@@ -126,23 +141,30 @@ def _child_main(
     from .logs import harden_logging, remember_secrets
 
     _die_with_parent()
+    start = rss_bytes(os.getpid())
     remember_secrets(secrets)
     harden_logging()
 
     def report(message: Any) -> None:
-        conn.send(("progress", message))
+        _send(conn, ("progress", message))
 
     try:
-        result = fn(*args, report=report, **kwargs)
-        conn.send(("ok", result, peak_rss_bytes()))
-    except PlatformError as exc:
-        conn.send(("error", (exc.status, exc.code, exc.message, exc.details), peak_rss_bytes()))
-    except MemoryError:
-        conn.send(("error", (422, "limit_exceeded", "The work ran out of memory.", None), peak_rss_bytes()))
-    except BaseException as exc:  # noqa: BLE001 - the parent gets a typed error, the log the traceback
-        log.error("isolated work failed unexpectedly", exc_info=exc)
-        message = f"The work failed unexpectedly ({type(exc).__name__})."
-        conn.send(("error", (500, "internal_error", message, None), peak_rss_bytes()))
+        try:
+            result = fn(*args, report=report, **kwargs)
+            _send(conn, ("ok", result, peak_rss_bytes(), start))
+        except _ParentGone:
+            raise
+        except PlatformError as exc:
+            _send(conn, ("error", (exc.status, exc.code, exc.message, exc.details), peak_rss_bytes(), start))
+        except MemoryError:
+            error = (422, "limit_exceeded", "The work ran out of memory.", None)
+            _send(conn, ("error", error, peak_rss_bytes(), start))
+        except BaseException as exc:  # noqa: BLE001 - the parent gets a typed error, the log the traceback
+            log.error("isolated work failed unexpectedly", exc_info=exc)
+            message = f"The work failed unexpectedly ({type(exc).__name__})."
+            _send(conn, ("error", (500, "internal_error", message, None), peak_rss_bytes(), start))
+    except _ParentGone:
+        pass  # the work stopped and cleaned up after itself; the platform recovers the job at its next start
     finally:
         conn.close()
 
@@ -208,8 +230,9 @@ def run_isolated(
                         on_progress(payload)
                     continue
                 usage.answered = True
-                if rest:
+                if len(rest) == 2:
                     usage.peak_rss = max(usage.peak_rss, int(rest[0]))
+                    usage.start_rss = int(rest[1])
                 if kind == "ok":
                     return payload
                 status, code, message, details = payload
@@ -238,6 +261,25 @@ def run_isolated(
         if proc.is_alive():
             proc.kill()
         proc.join(5)
+
+
+def _ready(*, report: Callable[[Any], None]) -> bool:
+    """The work of :func:`warm_up`: nothing."""
+    return True
+
+
+def warm_up() -> threading.Thread:
+    """Start the fork server and its imports (~2 s) in the background, so that the first job does not wait."""
+
+    def run() -> None:
+        try:
+            run_isolated(_ready, deadline=time.monotonic() + 120)
+        except Exception:  # noqa: BLE001 - the first job will say what is wrong
+            log.warning("the fork server of isolated work could not be started", exc_info=True)
+
+    thread = threading.Thread(target=run, name="previsio-sandbox-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def _timed_out() -> PlatformError:

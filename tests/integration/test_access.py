@@ -79,6 +79,8 @@ REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
         "data": b"a\n1\n",
         "headers": {"Content-Type": "application/octet-stream"},
     },
+    ("POST", "/api/v1/jobs/{job_id}/cancel"): {},
+    ("POST", "/api/v1/exports/{export_id}/cancel"): {},
 }
 
 
@@ -249,6 +251,9 @@ def test_an_editor_changes_resources_but_does_not_manage_the_project(platform, p
         assert (resp.status_code, _code(resp)) == (403, "forbidden"), (method, path, resp.text)
     editor = pio.Client(url=platform.url, token=people["editor"].token)
     project = pio.Project.from_id(shared["project_id"], client=editor)
+    for path in ("/api/v1/jobs/{job_id}/cancel", "/api/v1/exports/{export_id}/cancel"):
+        resp = _send(platform, people["editor"].token, "POST", path, shared)  # they have ended
+        assert (resp.status_code, _code(resp)) == (409, "job_finished"), (path, resp.text)
     connector = pio.Connector.from_id(shared["connector_id"], client=editor)
     assert connector.test()
     assert "t" in connector.list_tables()

@@ -458,8 +458,9 @@ def _column_type(name: str) -> pa.DataType:
     return TYPE_NAMES[name.lower()]
 
 
-def _count_columns(first_line: list[str], dialect: CsvDialect) -> int:
-    """Columns of a file's first line; a field too long for the csv module counts by its delimiters."""
+def count_columns(first_line: list[str], dialect: CsvDialect) -> int:
+    """Columns of a file's first line (a list of at most one line); a field too long for the csv module
+    counts by its delimiters."""
     try:
         rows = _rows(first_line, dialect.delimiter, dialect.quotechar)
     except csv.Error:
@@ -481,7 +482,7 @@ def _open_csv(stream: Any, name: str, fmt: str, ctx: ReadContext) -> pa.RecordBa
     given_names = options.get("column_names")
     text = sample.decode(encoding, errors="replace").lstrip("\ufeff")
     first_line = text.splitlines()[skip : skip + 1]
-    check_columns(_count_columns(first_line, dialect), ctx.limits, name)
+    check_columns(count_columns(first_line, dialect), ctx.limits, name)
     check_columns(len(given_names or ()), ctx.limits, name)
     first_rows = _rows(first_line, dialect.delimiter, dialect.quotechar)
     first_row = first_rows[0] if first_rows else []
@@ -801,6 +802,7 @@ __all__ = [
     "FORMATS",
     "OPTION_TYPES",
     "PrefixedStream",
+    "count_columns",
     "detect_encoding",
     "detect_format",
     "file_format_label",
