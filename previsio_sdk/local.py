@@ -19,12 +19,25 @@ from pathlib import Path
 
 import requests
 
-from .errors import ServerUnreachableError
+from .errors import ConfigurationError, ServerUnreachableError
 
 STATE_FILE = "platform.json"
 TOKEN_FILE = "admin.token"
 LOG_FILE = "platform.log"
 START_TIMEOUT = 60.0
+#: Modules the platform cannot start without (the ``platform`` extra); looked up, never imported, here.
+PLATFORM_MODULES = ("fastapi", "uvicorn", "sqlalchemy", "pydantic_settings")
+NO_PLATFORM_MESSAGE = (
+    "No platform URL is set and the local platform is not installed: call pio.init_client(url, token) or set "
+    "PREVISIO_URL (and PREVISIO_TOKEN), or run pip install 'previsio_sdk[platform]' to run one here."
+)
+
+
+def platform_installed() -> bool:
+    """Whether the packages the local platform needs are installed (the ``platform`` extra)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in PLATFORM_MODULES)
 
 
 @contextmanager
@@ -93,8 +106,12 @@ def ensure_local_platform(home: Path, timeout: float = START_TIMEOUT) -> tuple[s
     """Return the URL and token of the local platform of ``home``, starting it if needed.
 
     Raises:
+        ConfigurationError: The platform is not installed (only the SDK is): the message says what to
+            install or set.
         ServerUnreachableError: The platform did not come up in ``timeout`` seconds (its log is quoted).
     """
+    if not platform_installed():
+        raise ConfigurationError(NO_PLATFORM_MESSAGE)
     home.mkdir(parents=True, exist_ok=True, mode=0o700)  # private: the key file and the data live there
     found = running_platform(home)
     if found:
