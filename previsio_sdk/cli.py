@@ -14,8 +14,11 @@ SAMPLE_DB = "sample.db"
 def _serve(args: argparse.Namespace) -> int:
     try:
         from .server.serve import serve
-    except ImportError as exc:  # pragma: no cover - the platform's dependencies are in the base install
-        print(f"The platform cannot start: {exc}", file=sys.stderr)
+    except ImportError as exc:  # the SDK alone: the platform is the [platform] extra
+        print(
+            f"The platform is not installed ({exc.name} is missing): pip install 'previsio_sdk[platform]'.",
+            file=sys.stderr,
+        )
         return 1
     serve(args.host, args.port, args.home, log_level=args.log_level)
     return 0

@@ -9,7 +9,11 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from . import _display
 from ._default import get_client
+from ._display import human_bytes
+from ._progress import Progress
+from ._progress import wanted as progress_wanted
 from ._resource import parse_datetime
 from .client import Client, format_path
 from .datasources import DataSource
@@ -38,7 +42,7 @@ class Column:
 
 
 @attrs.define(eq=False)
-class Dataset:
+class Dataset(metaclass=_display.Documented):
     """A dataset of a project: a snapshot of a datasource, or an upload.
 
     Attributes:
@@ -54,6 +58,9 @@ class Dataset:
         content_hash: SHA-256 of the stored Parquet file.
         file_name: Name of the uploaded file, for uploads.
     """
+
+    __repr__ = _display.resource_repr
+    _repr_html_ = _display.resource_html
 
     id: str
     project_id: str
@@ -234,7 +241,7 @@ def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
 
 
 @attrs.define(eq=False)
-class Job:
+class Job(metaclass=_display.Documented):
     """A platform job (snapshot or upload): poll it with :meth:`refresh`, get its dataset with :meth:`wait`.
 
     Attributes:
@@ -248,7 +255,11 @@ class Job:
         error_message: Why it failed, in words.
         created_at: When the job was created (UTC).
         finished_at: When it ended (UTC), or None while it runs.
+        progress_total: Rows the source is estimated to hold (catalog statistics), when it can tell.
     """
+
+    __repr__ = _display.resource_repr
+    _repr_html_ = _display.resource_html
 
     id: str
     project_id: str
@@ -261,6 +272,7 @@ class Job:
     created_at: datetime | None = None
     finished_at: datetime | None = None
     _client: Client | None = attrs.field(default=None, repr=False, alias="client")
+    progress_total: int | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], client: Client | None = None) -> Job:
@@ -277,6 +289,7 @@ class Job:
             created_at=parse_datetime(data.get("created_at")),
             finished_at=parse_datetime(data.get("finished_at")),
             client=get_client(client),
+            progress_total=data.get("progress_total"),
         )
 
     @property
@@ -289,20 +302,46 @@ class Job:
         """Whether the job has ended, in success or failure."""
         return self.status in ("succeeded", "failed")
 
+    @classmethod
+    def from_id(cls, job_id: str, client: Client | None = None) -> Job:
+        """Fetch a job by id (to get back to a snapshot or upload after an interrupted wait).
+
+        Raises:
+            NotFoundError: No such job is visible to this token.
+        """
+        client = get_client(client)
+        return cls.from_dict(client.get(format_path("/jobs/{}", job_id)), client)
+
     def refresh(self) -> Job:
         """Fetch the job's current state (returns a new object)."""
         return Job.from_dict(self.client.get(format_path("/jobs/{}", self.id)), self.client)
 
+    def cancel(self) -> Job:
+        """Ask the platform to stop this job; it ends ``failed`` with code ``cancelled`` and keeps no dataset.
+
+        Returns:
+            The job's state after the request (a job that had already ended is unchanged).
+        """
+        return Job.from_dict(self.client.post(format_path("/jobs/{}/cancel", self.id)), self.client)
+
     def wait(self, timeout: float | None = None, progress: bool | None = None) -> Dataset:
         """Wait for the job to end and return its dataset.
 
+        Shows the rows written so far, and leaves a summary line (``snapshot 'orders': 2,000 rows, 61.2 kB
+        in 0.3 s``). Interrupted (Ctrl-C, a notebook's stop button), it prints how to get back to the job.
+
         Args:
             timeout: Seconds to wait at most; None waits as long as it takes.
-            progress: Show a progress bar (rows so far); None shows one in a terminal or a notebook.
+            progress: Show progress; None shows it in a notebook or a terminal (``PREVISIO_PROGRESS=0``: not).
 
         Raises:
             JobFailedError: The job failed; the error carries the platform's code and reason.
             JobTimeoutError: ``timeout`` passed first (the job goes on).
         """
-        job = self.client.wait_job(self.id, timeout=timeout, progress=progress, description=self.kind)
-        return Dataset.from_id(job["dataset_id"], self.client)
+        __tracebackhide__ = True
+        with Progress(self.kind, total=self.progress_total, enabled=progress_wanted(progress)) as bar:
+            job = self.client.wait_job(self.id, timeout=timeout, bar=bar)
+            dataset = Dataset.from_id(job["dataset_id"], self.client)
+            bar.description = f"{self.kind} {dataset.name!r}"
+            bar.close(f"{dataset.num_rows:,} rows, {human_bytes(dataset.size_bytes)}")
+        return dataset

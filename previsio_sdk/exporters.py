@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from . import _display
 from ._default import get_client
 from ._resource import ident, parse_datetime
 from .client import Client, format_path, new_idempotency_key
@@ -65,7 +66,7 @@ def as_write_mode(value: ExporterWriteMode | str) -> ExporterWriteMode:
 
 
 @attrs.define(eq=False)
-class Export:
+class Export(metaclass=_display.Documented):
     """One export: a dataset (or a file, or a DataFrame) written to an exporter's destination.
 
     Attributes:
@@ -87,6 +88,9 @@ class Export:
         started_at: When the platform started it (UTC).
         finished_at: When it ended (UTC), or None while it runs.
     """
+
+    __repr__ = _display.resource_repr
+    _repr_html_ = _display.resource_html
 
     id: str
     project_id: str
@@ -181,7 +185,7 @@ class Export:
 
 
 @attrs.define(eq=False)
-class Exporter:
+class Exporter(metaclass=_display.Documented):
     """An exporter of a project: a destination behind a connector, and a write mode.
 
     Attributes:
@@ -199,6 +203,9 @@ class Exporter:
         options: Type-specific settings (files: ``format``).
         created_at: Creation time (UTC).
     """
+
+    __repr__ = _display.resource_repr
+    _repr_html_ = _display.resource_html
 
     id: str
     project_id: str
@@ -355,6 +362,7 @@ class Exporter:
             )
         return Export.from_dict(resp.json(), self.client)
 
+    @_display.returns_list
     def list_exports(self) -> list[Export]:
         """The exports run through this exporter, oldest first."""
         path = format_path("/exporters/{}/exports", self.id)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
+import functools
 import os
+import sys
 import tempfile
 from collections.abc import Iterable, Mapping
 from datetime import datetime
@@ -12,13 +15,15 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from . import _display
 from ._default import get_client
+from ._existing import existing_or_raise
 from ._resource import ident, parse_datetime
 from .client import Client, format_path, new_idempotency_key
 from .connectors import Connector, FileConnector, SQLConnector
 from .datasets import Dataset, Job
 from .datasources import DataSource
-from .errors import ConfigurationError
+from .errors import ConfigurationError, ConflictError, NotFoundError
 from .exporters import Exporter, ExporterWriteMode, as_write_mode
 from .users import Member, Role, User
 
@@ -45,7 +50,7 @@ def _port_in_host(host: str) -> int | None:
 
 
 @attrs.define(eq=False)
-class Project:
+class Project(metaclass=_display.Documented):
     """A project: owns connectors, datasources and datasets.
 
     Attributes:
@@ -54,6 +59,9 @@ class Project:
         description: Free text.
         created_at: Creation time (UTC).
     """
+
+    __repr__ = _display.resource_repr
+    _repr_html_ = _display.resource_html
 
     id: str
     name: str
@@ -74,20 +82,54 @@ class Project:
         )
 
     @classmethod
-    def new(cls, name: str, description: str | None = None, client: Client | None = None) -> Project:
+    def new(
+        cls,
+        name: str,
+        description: str | None = None,
+        client: Client | None = None,
+        *,
+        exist_ok: bool = False,
+    ) -> Project:
         """Create a project.
 
         Args:
             name: Name, unique among your projects.
             description: Free text.
             client: Client to use; the default client when None.
+            exist_ok: When you already have a project of that name (and, if ``description`` is given, that
+                description), return it (a re-run cell) instead of raising :class:`ConflictError`.
 
         Raises:
-            ConflictError: You already have a project of that name.
+            ConflictError: You already have a project of that name (with ``exist_ok``: with another
+                description, which the message names).
             ValidationError: The name is empty or too long.
         """
         client = get_client(client)
-        return cls.from_dict(client.post("/projects", {"name": name, "description": description}), client)
+        body = {"name": name, "description": description}
+        try:
+            return cls.from_dict(client.post("/projects", body), client)
+        except ConflictError as exc:
+            if not exist_ok:
+                raise
+            build = functools.partial(cls.from_dict, client=client)
+            return existing_or_raise(client, "/projects", "Project", body, ("description",), build, exc)
+
+    @classmethod
+    def from_name(cls, name: str, client: Client | None = None) -> Project:
+        """Your project named ``name``.
+
+        Raises:
+            NotFoundError: You have no project of that name (the message suggests close names).
+        """
+        client = get_client(client)
+        names = []
+        for data in client.iter_pages("/projects"):
+            if data["name"] == name:
+                return cls.from_dict(data, client)
+            names.append(data["name"])
+        close = difflib.get_close_matches(name, names, n=3)
+        hint = f" Did you mean {', '.join(repr(n) for n in close)}?" if close else ""
+        raise NotFoundError(f"You have no project named {name!r}.{hint}", status=404, code="not_found")
 
     @classmethod
     def from_id(cls, project_id: str, client: Client | None = None) -> Project:
@@ -100,6 +142,7 @@ class Project:
         return cls.from_dict(client.get(format_path("/projects/{}", project_id)), client)
 
     @classmethod
+    @_display.returns_list
     def list(cls, client: Client | None = None) -> list[Project]:
         """Every project visible to this token, oldest first."""
         client = get_client(client)
@@ -221,6 +264,7 @@ class Project:
         body = {"user": user if isinstance(user, str) else user.id, "role": role}
         return Member.from_dict(self.client.post(format_path("/projects/{}/members", self.id), body))
 
+    @_display.returns_list
     def list_members(self) -> list[Member]:
         """The project's members and their roles."""
         path = format_path("/projects/{}/members", self.id)
@@ -236,8 +280,16 @@ class Project:
         self.client.delete(format_path("/projects/{}/members/{}", self.id, ref))
 
     # -- connectors ------------------------------------------------------------------------------------------
-    def _create_connector(self, body: dict[str, Any]) -> Connector:
-        data = self.client.post(format_path("/projects/{}/connectors", self.id), body)
+    def _create_connector(self, body: dict[str, Any], exist_ok: bool = False) -> Connector:
+        path = format_path("/projects/{}/connectors", self.id)
+        try:
+            data = self.client.post(path, body)
+        except ConflictError as exc:
+            if not exist_ok:
+                raise
+            keys = ("type", "driver", "host", "port", "username", "password", "database", "options")
+            build = functools.partial(Connector.from_dict, client=self.client)
+            return existing_or_raise(self.client, path, "Connector", body, keys, build, exc)
         return Connector.from_dict(data, self.client)
 
     def create_sql_connector(
@@ -249,6 +301,8 @@ class Project:
         password: str = "",
         driver: str | None = None,
         database: str | None = None,
+        *,
+        exist_ok: bool = False,
     ) -> SQLConnector:
         """Create a connector to an SQL database.
 
@@ -261,6 +315,8 @@ class Project:
             driver: ``postgresql``, ``mysql`` (also for MariaDB) or ``sqlite``.
             database: Default database; for SQLite, the path of the database file on the platform's machine
                 (a relative path is made absolute when the platform is the local one).
+            exist_ok: When the name is taken by one with the same settings, return that one (a re-run
+                cell) instead of raising :class:`ConflictError`; other settings still raise, naming them.
 
         Returns:
             The new connector; nothing is contacted yet (call :meth:`~Connector.test`).
@@ -291,13 +347,14 @@ class Project:
                 "username": username or None,
                 "password": password or None,
                 "database": database,
-            }
+            },
+            exist_ok,
         )
         assert isinstance(connector, SQLConnector)
         return connector
 
-    def _create_file_connector(self, body: dict[str, Any]) -> FileConnector:
-        connector = self._create_connector(body)
+    def _create_file_connector(self, body: dict[str, Any], exist_ok: bool = False) -> FileConnector:
+        connector = self._create_connector(body, exist_ok)
         assert isinstance(connector, FileConnector)
         return connector
 
@@ -310,6 +367,8 @@ class Project:
         password: str = "",
         root: str | None = None,
         tls: bool = False,
+        *,
+        exist_ok: bool = False,
     ) -> FileConnector:
         """Create a connector to an FTP server.
 
@@ -321,6 +380,8 @@ class Project:
             password: Password; stored encrypted by the platform, never returned.
             root: Directory datasource paths are relative to; the login directory when None.
             tls: Use explicit FTPS (``AUTH TLS``).
+            exist_ok: When the name is taken by one with the same settings, return that one (a re-run
+                cell) instead of raising :class:`ConflictError`; other settings still raise, naming them.
 
         Returns:
             The new connector (nothing is contacted yet: call :meth:`~Connector.test`).
@@ -341,7 +402,8 @@ class Project:
                 "username": username or None,
                 "password": password or None,
                 "options": options,
-            }
+            },
+            exist_ok,
         )
 
     def create_sftp_connector(
@@ -355,6 +417,8 @@ class Project:
         passphrase: str | None = None,
         root: str | None = None,
         host_key: str | None = None,
+        *,
+        exist_ok: bool = False,
     ) -> FileConnector:
         """Create a connector to an SFTP server, with a password or a private key.
 
@@ -370,6 +434,8 @@ class Project:
             root: Directory datasource paths are relative to; the login directory when None.
             host_key: The server's public host key (``ssh-ed25519 AAAA...``); when given, a server presenting
                 another key is refused before any credential is sent.
+            exist_ok: When the name is taken by one with the same settings, return that one (a re-run
+                cell) instead of raising :class:`ConflictError`; other settings still raise, naming them.
 
         Raises:
             ConfigurationError: Neither a password nor a private key was given, or the key file is unreadable.
@@ -391,7 +457,8 @@ class Project:
                 "password": password or None,
                 "secrets": secrets,
                 "options": options,
-            }
+            },
+            exist_ok,
         )
 
     def create_s3_connector(
@@ -403,6 +470,8 @@ class Project:
         region: str | None = None,
         port: int | None = None,
         bucket: str | None = None,
+        *,
+        exist_ok: bool = False,
     ) -> FileConnector:
         """Create a connector to Amazon S3 or an S3-compatible object store.
 
@@ -414,6 +483,8 @@ class Project:
             region: Region name, such as ``eu-west-3``.
             port: Port of the endpoint, when not in ``host``.
             bucket: Default bucket of datasources and listings that name none.
+            exist_ok: When the name is taken by one with the same settings, return that one (a re-run
+                cell) instead of raising :class:`ConflictError`; other settings still raise, naming them.
 
         Raises:
             ConflictError: The project already has a connector of that name.
@@ -429,10 +500,13 @@ class Project:
                 "username": username or None,
                 "password": password or None,
                 "options": options,
-            }
+            },
+            exist_ok,
         )
 
-    def create_local_connector(self, name: str, root: str | os.PathLike[str]) -> FileConnector:
+    def create_local_connector(
+        self, name: str, root: str | os.PathLike[str], *, exist_ok: bool = False
+    ) -> FileConnector:
         """Create a connector to a directory of the platform's own machine.
 
         The platform's operator decides which directories may be used (``PREVISIO_LOCAL_ROOTS``); paths never
@@ -442,6 +516,8 @@ class Project:
             name: Connector name, unique in the project.
             root: Absolute path of the directory on the platform's machine (a relative path is made absolute
                 when the platform is the local one).
+            exist_ok: When the name is taken by one with the same settings, return that one (a re-run
+                cell) instead of raising :class:`ConflictError`; other settings still raise, naming them.
 
         Raises:
             ConflictError: The project already has a connector of that name.
@@ -450,7 +526,8 @@ class Project:
         root = os.fspath(root)
         if self.client.is_local and not os.path.isabs(root):
             root = os.path.abspath(root)
-        return self._create_file_connector({"name": name, "type": "local", "options": {"root": root}})
+        body = {"name": name, "type": "local", "options": {"root": root}}
+        return self._create_file_connector(body, exist_ok)
 
     def create_http_connector(
         self,
@@ -459,6 +536,8 @@ class Project:
         username: str | None = None,
         password: str | None = None,
         token: str | None = None,
+        *,
+        exist_ok: bool = False,
     ) -> FileConnector:
         """Create a connector to files served over HTTP(S).
 
@@ -468,6 +547,8 @@ class Project:
             username: User name for basic authentication.
             password: Password for basic authentication; stored encrypted.
             token: Bearer token sent as ``Authorization: Bearer ...``; stored encrypted.
+            exist_ok: When the name is taken by one with the same settings, return that one (a re-run
+                cell) instead of raising :class:`ConflictError`; other settings still raise, naming them.
 
         Raises:
             ConflictError: The project already has a connector of that name.
@@ -481,7 +562,8 @@ class Project:
                 "username": username or None,
                 "password": password or None,
                 "secrets": {"token": token} if token else {},
-            }
+            },
+            exist_ok,
         )
 
     def create_connector(
@@ -496,6 +578,8 @@ class Project:
         driver: str | None = None,
         options: dict[str, Any] | None = None,
         secrets: dict[str, str] | None = None,
+        *,
+        exist_ok: bool = False,
     ) -> Connector:
         """Create a connector of any type the platform knows, including types added by driver packages.
 
@@ -513,6 +597,8 @@ class Project:
             driver: Variant of the type (``postgresql`` for ``sql``).
             options: Type-specific settings.
             secrets: Other secrets (tokens, keys), stored encrypted like the password.
+            exist_ok: When the name is taken by one with the same settings, return that one (a re-run
+                cell) instead of raising :class:`ConflictError`; other settings still raise, naming them.
 
         Raises:
             ConflictError: The project already has a connector of that name.
@@ -530,8 +616,9 @@ class Project:
             "options": options or {},
             "secrets": secrets or {},
         }
-        return self._create_connector(body)
+        return self._create_connector(body, exist_ok)
 
+    @_display.returns_list
     def list_connectors(self) -> list[Connector]:
         """The project's connectors, oldest first."""
         path = format_path("/projects/{}/connectors", self.id)
@@ -593,6 +680,8 @@ class Project:
         encoding: str | None = None,
         header: bool | None = None,
         decimal: str | None = None,
+        *,
+        exist_ok: bool = False,
     ) -> DataSource:
         """Create a datasource: one resource behind a connector.
 
@@ -619,6 +708,8 @@ class Project:
             encoding: Text encoding of a CSV file (``utf-8``, ``latin-1``, ``cp1252``...).
             header: Whether the first CSV line holds the column names.
             decimal: Decimal mark of CSV numbers: ``"."`` or ``","``.
+            exist_ok: When the name is taken by one with the same settings, return that one (a re-run
+                cell) instead of raising :class:`ConflictError`; other settings still raise, naming them.
 
         Raises:
             ValidationError: The definition does not fit the connector, or (``check``) the source does not
@@ -648,14 +739,24 @@ class Project:
         }
         if reading:
             body["options"] = reading
-        data = self.client.post(format_path("/projects/{}/datasources", self.id), body)
+        list_path = format_path("/projects/{}/datasources", self.id)
+        try:
+            data = self.client.post(list_path, body)
+        except ConflictError as exc:
+            if not exist_ok:
+                raise
+            keys = ("connector_id", "database", "table", "request", "path", "bucket", "options")
+            build = functools.partial(DataSource.from_dict, client=self.client)
+            return existing_or_raise(self.client, list_path, "Datasource", body, keys, build, exc)
         return DataSource.from_dict(data, self.client)
 
+    @_display.returns_list
     def list_datasource(self) -> list[DataSource]:
         """The project's datasources, oldest first (the Prevision name; see :meth:`list_datasources`)."""
         path = format_path("/projects/{}/datasources", self.id)
         return [DataSource.from_dict(d, self.client) for d in self.client.iter_pages(path)]
 
+    @_display.returns_list
     def list_datasources(self) -> list[DataSource]:
         """The project's datasources, oldest first (same as :meth:`list_datasource`)."""
         return self.list_datasource()
@@ -716,7 +817,9 @@ class Project:
 
         Raises:
             ConfigurationError: Not exactly one source was given, or the file's format is unknown.
-            ConflictError: The project already has a dataset (or a snapshot in progress) of that name.
+            ConflictError: The project already has a dataset (or a snapshot of another datasource in progress)
+                of that name. A snapshot of the same datasource in progress is waited for instead (a re-run
+                cell re-attaches to it).
             JobFailedError: The snapshot failed; ``code`` and ``message`` say why, and no dataset was kept.
             JobTimeoutError: ``timeout`` passed first.
         """
@@ -725,9 +828,18 @@ class Project:
             raise ConfigurationError("Give exactly one of datasource=, file_name= or dataframe=.")
         if datasource is not None:
             body = {"name": name, "datasource_id": ident(datasource)}
-            job = Job.from_dict(
-                self.client.post(format_path("/projects/{}/datasets", self.id), body), self.client
-            )
+            try:
+                data = self.client.post(format_path("/projects/{}/datasets", self.id), body)
+                job = Job.from_dict(data, self.client)
+            except ConflictError as exc:
+                job = self._running_snapshot(exc, ident(datasource))
+                if job is None:
+                    raise
+                print(
+                    f"A snapshot of this datasource into {name!r} is already running: waiting for it "
+                    f"(pio.Job.from_id({job.id!r})).",
+                    file=sys.stderr,
+                )
         elif file_name is not None:
             path = Path(file_name)
             fmt = _UPLOAD_FORMATS.get(path.suffix.lower())
@@ -741,6 +853,13 @@ class Project:
         if not wait:
             return job
         return job.wait(timeout=timeout, progress=progress)
+
+    def _running_snapshot(self, conflict: ConflictError, datasource_id: str) -> Job | None:
+        """The running snapshot of ``datasource_id`` that took the name, if that is what ``conflict`` is."""
+        details = conflict.details if isinstance(conflict.details, dict) else {}
+        if details.get("job_id") and details.get("datasource_id") == datasource_id:
+            return Job.from_id(details["job_id"], self.client)
+        return None
 
     def _upload(
         self, name: str, path: Path, fmt: str, original_name: str, datasource_id: str | None = None
@@ -769,6 +888,7 @@ class Project:
             pq.write_table(table, path)
             return self._upload(name, path, "parquet", "dataframe.parquet")
 
+    @_display.returns_list
     def list_datasets(self) -> list[Dataset]:
         """The project's complete datasets, oldest first (snapshots in progress are not listed)."""
         path = format_path("/projects/{}/datasets", self.id)
@@ -787,6 +907,8 @@ class Project:
         write_mode: ExporterWriteMode | str = ExporterWriteMode.safe,
         key: str | list[str] | None = None,
         format: str | None = None,
+        *,
+        exist_ok: bool = False,
     ) -> Exporter:
         """Create an exporter: where (a table, or a file path) and how datasets are written back.
 
@@ -807,6 +929,8 @@ class Project:
             write_mode: What an export does with what the destination holds (:class:`ExporterWriteMode`).
             key: The columns identifying a row, for ``upsert`` (a name or a list of names).
             format: ``csv``, ``tsv`` or ``parquet``, when the path's extension does not tell.
+            exist_ok: When the name is taken by one with the same settings, return that one (a re-run
+                cell) instead of raising :class:`ConflictError`; other settings still raise, naming them.
 
         Raises:
             ConfigurationError: ``write_mode`` names no write mode.
@@ -828,14 +952,26 @@ class Project:
         }
         if format is not None:
             body["options"] = {"format": format}
-        data = self.client.post(format_path("/projects/{}/exporters", self.id), body)
+        list_path = format_path("/projects/{}/exporters", self.id)
+        try:
+            data = self.client.post(list_path, body)
+        except ConflictError as exc:
+            if not exist_ok:
+                raise
+            keys = ("connector_id", "description", "database", "table", "path", "bucket", "write_mode", "key")
+            build = functools.partial(Exporter.from_dict, client=self.client)
+            return existing_or_raise(
+                self.client, list_path, "Exporter", body, keys + ("options",), build, exc
+            )
         return Exporter.from_dict(data, self.client)
 
+    @_display.returns_list
     def list_exporter(self) -> list[Exporter]:
         """The project's exporters, oldest first (the Prevision name; see :meth:`list_exporters`)."""
         path = format_path("/projects/{}/exporters", self.id)
         return [Exporter.from_dict(e, self.client) for e in self.client.iter_pages(path)]
 
+    @_display.returns_list
     def list_exporters(self) -> list[Exporter]:
         """The project's exporters, oldest first (same as :meth:`list_exporter`)."""
         return self.list_exporter()

@@ -74,6 +74,15 @@ def open_upload(path: Path, fmt: str, batch_rows: int) -> Iterator[pa.RecordBatc
         raise PlatformError(422, "invalid_file", f"The uploaded {fmt} file cannot be read: {exc}") from None
 
 
+#: ``error_code`` of a job still running that was asked to stop (``POST /jobs/{id}/cancel``).
+CANCEL_REQUESTED = "cancel_requested"
+
+
+def _stop_if_cancelled(job: Job) -> None:
+    if job.error_code == CANCEL_REQUESTED:
+        raise PlatformError(409, "cancelled", "The job was cancelled; no dataset was kept.")
+
+
 class JobRunner:
     """Runs jobs in a thread pool and records their outcome in the metadata store."""
 
@@ -123,6 +132,7 @@ class JobRunner:
             with self.platform.db.session() as s:
                 job = s.get(Job, job_id)
                 if job is not None:
+                    _stop_if_cancelled(job)  # checked at each batch: a cancelled snapshot stops here
                     job.progress_rows = rows
 
         return update
@@ -139,6 +149,7 @@ class JobRunner:
         try:
             with platform.db.session() as s:
                 job = s.get(Job, job_id)
+                _stop_if_cancelled(job)  # cancelled before it started
                 dataset = s.get(Dataset, job.dataset_id)
                 opener = open_reader(s, job, dataset)
             with opener as reader:
@@ -153,6 +164,7 @@ class JobRunner:
                 dataset.content_hash = written.content_hash
                 dataset.schema_json = written.schema
                 job.status = "succeeded"
+                job.error_code = None  # a cancel that came too late
                 job.progress_rows = written.num_rows
                 job.finished_at = utcnow()
             log.info("job %s succeeded: %d rows", job_id, written.num_rows)
