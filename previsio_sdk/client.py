@@ -7,6 +7,7 @@ paged by :meth:`Client.iter_pages` and jobs are waited for by :meth:`Client.wait
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import sys
@@ -275,6 +276,7 @@ class Client:
         path: str | None = None,
         bar: Progress | None = None,
         resume: str | None = None,
+        cancellable: bool = True,
     ) -> dict[str, Any]:
         """Poll a job until it ends, showing rows written so far (see :mod:`previsio_sdk._progress`).
 
@@ -289,6 +291,7 @@ class Client:
                 instead of one made and closed here.
             resume: The Python expression giving the job back (``pio.Job.from_id('...')``), printed when
                 the wait is interrupted.
+            cancellable: Whether that hint may offer ``.cancel()``.
 
         Returns:
             The finished job, as the platform describes it.
@@ -330,16 +333,37 @@ class Client:
                 delay = min(delay * 1.5, 0.1)  # a poll costs ~1 ms on the platform: answer quickly
         except KeyboardInterrupt:
             bar.close(f"interrupted after {bar.done:,} rows", ok=False)
-            print(interrupted_hint(resume), file=sys.stderr)
+            print(interrupted_hint(resume, cancellable), file=sys.stderr)
             raise
         except BaseException:
             bar.close(f"failed after {bar.done:,} rows", ok=False)
             raise
 
-    def download(self, path: str, target: str | os.PathLike[str] | IO[bytes]) -> int:
-        """Stream the body of a GET to a file path or a binary file object; return the bytes written."""
+    def download(
+        self,
+        path: str,
+        target: str | os.PathLike[str] | IO[bytes],
+        *,
+        progress: bool | None = None,
+        description: str = "download",
+        bar: Progress | None = None,
+    ) -> int:
+        """Stream the body of a GET to a file path or a binary file object; return the bytes written.
+
+        Args:
+            path: What to GET, below ``/api/v1``.
+            target: A file path (written under a temporary name, then renamed) or a binary file object.
+            progress: Show the bytes received (a bar when the size is known); None: in a notebook or a
+                terminal (``PREVISIO_PROGRESS=0``: not).
+            description: Label of the progress display.
+            bar: A progress display to advance (and leave open for the caller) instead of a new one.
+        """
+        __tracebackhide__ = True
         resp = self.request("GET", path, stream=True, headers={"Accept": "*/*"})
-        written = 0
+        try:
+            total = int(resp.headers.get("Content-Length") or 0) or None
+        except ValueError:
+            total = None
 
         def chunks() -> Iterator[bytes]:
             try:
@@ -349,7 +373,11 @@ class Client:
                     f"The download from {_without_userinfo(self.url)} was cut off: {type(exc).__name__}."
                 ) from None
 
-        with resp:
+        own = bar is None
+        if bar is None:
+            bar = Progress(description, total, unit="bytes", enabled=progress_wanted(progress))
+        start = bar.done
+        with resp, bar if own else contextlib.nullcontext(bar):
             if isinstance(target, (str, os.PathLike)):
                 target_path = Path(target)
                 tmp = target_path.with_name(target_path.name + ".part")
@@ -357,7 +385,7 @@ class Client:
                     with open(tmp, "wb") as fh:
                         for chunk in chunks():
                             fh.write(chunk)
-                            written += len(chunk)
+                            bar.advance(len(chunk))
                     os.replace(tmp, target_path)
                 except BaseException:
                     tmp.unlink(missing_ok=True)  # an interrupted transfer leaves nothing behind
@@ -365,8 +393,8 @@ class Client:
             else:
                 for chunk in chunks():
                     target.write(chunk)
-                    written += len(chunk)
-        return written
+                    bar.advance(len(chunk))
+        return bar.done - start
 
 
 def _page_size_limit(exc: ValidationError) -> int | None:
@@ -409,12 +437,10 @@ def _without_userinfo(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
-def interrupted_hint(resume: str) -> str:
+def interrupted_hint(resume: str, cancellable: bool = True) -> str:
     """What to print when a wait is interrupted: the job goes on, and how to get back to it or stop it."""
-    return (
-        f"Interrupted: the job goes on on the platform. Get back to it with {resume}.wait(), "
-        f"or stop it with {resume}.cancel()."
-    )
+    stop = f", or stop it with {resume}.cancel()" if cancellable else ""
+    return f"Interrupted: the job goes on on the platform. Get back to it with {resume}.wait(){stop}."
 
 
 def _version() -> str:

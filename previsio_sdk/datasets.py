@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import os
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Union
 
 import attrs
 
@@ -17,13 +17,70 @@ from ._progress import wanted as progress_wanted
 from ._resource import parse_datetime
 from .client import Client, format_path
 from .datasources import DataSource
-from .errors import NotFoundError
+from .errors import ConfigurationError, NotFoundError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import polars as pl
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     from .project import Project
+
+
+#: Row filters as ``pandas.read_parquet`` takes them: DNF tuples, a list of such lists (OR), or an expression.
+Filters = Union[list[tuple[str, str, Any]], list[list[tuple[str, str, Any]]], "pc.Expression", None]
+
+
+class RangeReader(io.RawIOBase):
+    """A remote dataset file read with HTTP range requests: Parquet readers fetch only what they need.
+
+    Each read is one ``Range`` GET through the client (its token, timeouts and retries); the bytes received
+    advance a :class:`~previsio_sdk._progress.Progress`.
+    """
+
+    def __init__(self, client: Client, path: str, size: int, bar: Progress) -> None:
+        super().__init__()
+        self._client, self._path, self._size, self._bar = client, path, size, bar
+        self._pos = 0
+
+    @classmethod
+    def open(cls, client: Client, path: str, size: int, bar: Progress) -> RangeReader:
+        """A reader of the file at ``path`` of ``size`` bytes (unbuffered: pyarrow asks for exact ranges and
+        coalesces close ones itself)."""
+        return cls(client, path, size, bar)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        want = min(len(buffer), self._size - self._pos)
+        if want <= 0:
+            return 0
+        resp = self._client.request(
+            "GET",
+            self._path,
+            headers={"Range": f"bytes={self._pos}-{self._pos + want - 1}", "Accept": "*/*"},
+        )
+        data = resp.content
+        if resp.status_code != 206:  # a server that ignores ranges sent the whole file
+            data = data[self._pos : self._pos + want]
+        n = len(data)
+        buffer[:n] = data
+        self._pos += n
+        self._bar.advance(n)
+        return n
 
 
 @attrs.define(frozen=True)
@@ -120,8 +177,13 @@ class Dataset(metaclass=_display.Documented):
             return None
         return DataSource.from_id(self.datasource_id, self.client)
 
-    def download(self, path: str | os.PathLike[str]) -> str:
+    def download(self, path: str | os.PathLike[str], progress: bool | None = None) -> str:
         """Save the dataset's Parquet file to ``path`` (a directory gets ``<name>.parquet``).
+
+        Args:
+            path: File or directory to write.
+            progress: Show the bytes received; None: in a notebook or a terminal (not with
+                ``PREVISIO_PROGRESS=0``).
 
         Returns:
             The path written.
@@ -131,20 +193,131 @@ class Dataset(metaclass=_display.Documented):
             # A name may hold "/" or "\": keep the file inside the directory given, whatever the name.
             safe_name = self.name.replace("/", "_").replace("\\", "_")
             target = os.path.join(target, f"{safe_name}.parquet")
-        self.client.download(format_path("/datasets/{}/download", self.id), target)
+        self.client.download(
+            format_path("/datasets/{}/download", self.id),
+            target,
+            progress=progress,
+            description=f"download {self.name!r}",
+        )
         return target
 
-    def to_arrow(self) -> pa.Table:
-        """Load the whole dataset as a ``pyarrow.Table``."""
+    def to_arrow(
+        self, columns: list[str] | None = None, filters: Filters = None, *, progress: bool | None = None
+    ) -> pa.Table:
+        """Load the dataset (or only some columns and rows) as a ``pyarrow.Table``.
+
+        ``columns`` and ``filters`` work as in ``pandas.read_parquet``, and are pushed down: only the columns
+        asked for are read, and only the row groups whose statistics can match the filters. From a remote
+        platform they are fetched with HTTP range requests (the whole file is never transferred then).
+
+        Args:
+            columns: Names of the columns to read; None reads them all.
+            filters: Rows to keep: DNF tuples (``[("country", "=", "FR"), ("amount", ">", 100)]``, or a list
+                of such lists for OR) or a ``pyarrow.compute`` expression (``pc.field("amount") > 100``).
+            progress: Show the bytes transferred from a remote platform, and leave a summary line; None:
+                in a notebook or a terminal (``PREVISIO_PROGRESS=0``: not).
+
+        Raises:
+            ValueError: A column or a filter names a column the dataset does not have (from pyarrow).
+        """
         import pyarrow.parquet as pq
 
         local = self._local_file()
+        if local is not None:  # the platform is on this machine: read its file in place
+            return pq.read_table(local, columns=columns, filters=filters)
+        with Progress(f"load {self.name!r}", unit="bytes", enabled=progress_wanted(progress)) as bar:
+            path = format_path("/datasets/{}/download", self.id)
+            if columns is None and filters is None:
+                bar.total = self.size_bytes or None
+                buf = io.BytesIO()
+                self.client.download(path, buf, bar=bar)
+                buf.seek(0)
+                table = pq.read_table(buf)
+            else:
+                table = pq.read_table(
+                    RangeReader.open(self.client, path, self.size_bytes, bar),
+                    columns=columns,
+                    filters=filters,
+                )
+            bar.close(f"{table.num_rows:,} rows, {human_bytes(bar.done)} transferred")
+        return table
+
+    def to_pandas(
+        self, columns: list[str] | None = None, filters: Filters = None, *, progress: bool | None = None
+    ) -> pd.DataFrame:
+        """Load the dataset (or only some columns and rows) as a ``pandas.DataFrame``.
+
+        ``columns`` and ``filters`` are pushed down as in :meth:`to_arrow`. Integer and boolean columns
+        holding NULLs use pandas' nullable dtypes (``Int64``, ``boolean``...), so they stay integer (plain
+        pandas would make them ``float64``); NULLs are ``pd.NA``.
+        """
+        return arrow_to_pandas(self.to_arrow(columns, filters, progress=progress))
+
+    def to_polars(
+        self, columns: list[str] | None = None, filters: Filters = None, *, progress: bool | None = None
+    ) -> pl.DataFrame:
+        """Load the dataset (or only some columns and rows) as a ``polars.DataFrame`` (zero-copy from Arrow).
+
+        Raises:
+            ConfigurationError: polars is not installed (``pip install 'previsio_sdk[polars]'``).
+        """
+        try:
+            import polars as pl
+        except ImportError:
+            raise ConfigurationError("to_polars needs polars: pip install 'previsio_sdk[polars]'.") from None
+        return pl.from_arrow(self.to_arrow(columns, filters, progress=progress))  # type: ignore[return-value]
+
+    def local_path(self) -> str | None:
+        """The dataset's Parquet file on this machine, when the platform shares it (the local platform).
+
+        Any Parquet reader can use it in place (DuckDB's ``read_parquet``, ``polars.scan_parquet``...); it
+        must not be changed. None when the platform is remote or does not share its files: use
+        :meth:`to_arrow_stream` or :meth:`duckdb` instead.
+        """
+        return self._local_file()
+
+    def to_arrow_stream(
+        self, columns: list[str] | None = None, filters: Filters = None
+    ) -> pa.RecordBatchReader:
+        """The dataset as a stream of Arrow record batches (what DuckDB, polars or DataFusion read directly).
+
+        From the local platform the file is scanned batch by batch (with ``columns`` and ``filters`` pushed
+        down); from a remote one the columns and row groups needed are fetched first.
+        """
+        import pyarrow.dataset as pads
+        import pyarrow.parquet as pq
+
+        local = self._local_file()
+        if local is None:
+            return self.to_arrow(columns, filters, progress=False).to_reader()
+        expression = (
+            filters if filters is None or not isinstance(filters, list) else pq.filters_to_expression(filters)
+        )
+        return pads.dataset(local, format="parquet").scanner(columns=columns, filter=expression).to_reader()
+
+    def duckdb(self, connection: Any = None) -> Any:
+        """The dataset as a DuckDB relation, to query with SQL or DuckDB's relational API.
+
+        ``ds.duckdb().filter("amount > 100").aggregate("country, sum(amount)")``, or register it under a
+        name: ``con.register("orders", ds.duckdb(con))`` then ``con.sql("SELECT ... FROM orders")``. From the
+        local platform DuckDB reads the Parquet file in place (with its own pushdown); from a remote one it
+        reads the Arrow table.
+
+        Args:
+            connection: A ``duckdb.DuckDBPyConnection``; None uses DuckDB's default connection.
+
+        Raises:
+            ConfigurationError: duckdb is not installed (``pip install 'previsio_sdk[duckdb]'``).
+        """
+        try:
+            import duckdb
+        except ImportError:
+            raise ConfigurationError("duckdb() needs duckdb: pip install 'previsio_sdk[duckdb]'.") from None
+        con = connection if connection is not None else duckdb.default_connection()
+        local = self._local_file()
         if local is not None:
-            return pq.read_table(local)
-        buf = io.BytesIO()
-        self.client.download(format_path("/datasets/{}/download", self.id), buf)
-        buf.seek(0)
-        return pq.read_table(buf)
+            return con.read_parquet(local)
+        return con.from_arrow(self.to_arrow(progress=False))
 
     def _local_file(self) -> str | None:
         """The dataset's file, when the platform shares it and it is on this machine; else None.
@@ -167,14 +340,6 @@ class Dataset(metaclass=_display.Documented):
         except OSError:
             pass
         return None
-
-    def to_pandas(self) -> pd.DataFrame:
-        """Load the whole dataset as a ``pandas.DataFrame``.
-
-        Integer and boolean columns holding NULLs use pandas' nullable dtypes (``Int64``, ``boolean``...), so
-        they stay integer (plain pandas would make them ``float64``); NULLs are ``pd.NA``.
-        """
-        return arrow_to_pandas(self.to_arrow())
 
     def head(self, n: int = 10) -> pd.DataFrame:
         """The first ``n`` rows as a DataFrame; only those rows are transferred."""

@@ -18,12 +18,14 @@ import attrs
 from . import _display
 from ._default import get_client
 from ._existing import existing_or_raise
+from ._progress import CountingReader, Progress
+from ._progress import wanted as progress_wanted
 from ._resource import ident, parse_datetime
 from .client import Client, format_path, new_idempotency_key
 from .connectors import Connector, FileConnector, SQLConnector
 from .datasets import Dataset, Job
 from .datasources import DataSource
-from .errors import ConfigurationError, ConflictError, NotFoundError
+from .errors import ConfigurationError, ConflictError, NotFoundError, PrevisioError
 from .exporters import Exporter, ExporterWriteMode, as_write_mode
 from .users import Member, Role, User
 
@@ -840,6 +842,8 @@ class Project(metaclass=_display.Documented):
                     f"(pio.Job.from_id({job.id!r})).",
                     file=sys.stderr,
                 )
+            if wait and progress_wanted(progress):
+                job.progress_total = self._estimate_rows(ident(datasource))
         elif file_name is not None:
             path = Path(file_name)
             fmt = _UPLOAD_FORMATS.get(path.suffix.lower())
@@ -847,9 +851,9 @@ class Project(metaclass=_display.Documented):
                 raise ConfigurationError(
                     f"Cannot tell the format of {str(path)!r}: use a .csv or .parquet file."
                 )
-            job = self._upload(name, path, fmt, path.name)
+            job = self._upload(name, path, fmt, path.name, progress=progress)
         else:
-            job = self._upload_dataframe(name, dataframe)
+            job = self._upload_dataframe(name, dataframe, progress=progress)
         if not wait:
             return job
         return job.wait(timeout=timeout, progress=progress)
@@ -861,24 +865,41 @@ class Project(metaclass=_display.Documented):
             return Job.from_id(details["job_id"], self.client)
         return None
 
+    def _estimate_rows(self, datasource_id: str) -> int | None:
+        """The rows a snapshot of the datasource will read, from the source's statistics, if it can tell."""
+        try:
+            return self.client.get(format_path("/datasources/{}/estimate", datasource_id)).get("rows")
+        except PrevisioError:  # a platform without estimates, or a source that cannot be asked now
+            return None
+
     def _upload(
-        self, name: str, path: Path, fmt: str, original_name: str, datasource_id: str | None = None
+        self,
+        name: str,
+        path: Path,
+        fmt: str,
+        original_name: str,
+        datasource_id: str | None = None,
+        progress: bool | None = None,
     ) -> Job:
         params = {"name": name, "format": fmt, "file_name": original_name}
         if datasource_id is not None:  # a restored or migrated dataset keeps its lineage
             params["datasource_id"] = datasource_id
-        with open(path, "rb") as fh:
+        size = path.stat().st_size
+        with (
+            open(path, "rb") as fh,
+            Progress(f"upload {name!r}", size, unit="bytes", enabled=progress_wanted(progress)) as bar,
+        ):
             resp = self.client.request(
                 "POST",
                 format_path("/projects/{}/datasets/upload", self.id),
                 params=params,
-                data=fh,
+                data=CountingReader(fh, bar),
                 headers={"Content-Type": "application/octet-stream"},
                 idempotency_key=new_idempotency_key(),  # sent again from the start if the connection drops
             )
         return Job.from_dict(resp.json(), self.client)
 
-    def _upload_dataframe(self, name: str, dataframe: pd.DataFrame) -> Job:
+    def _upload_dataframe(self, name: str, dataframe: pd.DataFrame, progress: bool | None = None) -> Job:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -886,7 +907,7 @@ class Project(metaclass=_display.Documented):
         with tempfile.TemporaryDirectory(prefix="previsio-") as tmp:
             path = Path(tmp) / "dataframe.parquet"
             pq.write_table(table, path)
-            return self._upload(name, path, "parquet", "dataframe.parquet")
+            return self._upload(name, path, "parquet", "dataframe.parquet", progress=progress)
 
     @_display.returns_list
     def list_datasets(self) -> list[Dataset]:

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from ..deps import CurrentUser, PageDep, PlatformDep, SessionDep, paginate, project_for, resource_for
 from ..drivers import SourceSpec
 from ..errors import NotFound
-from ..jobs import build_driver
+from ..jobs import build_driver, source_spec
 from ..models import Connector, DataSource
 from ..schemas import DataSourceCreate, DataSourcePublic, Page
 from .common import ensure_unique_name
@@ -72,6 +72,17 @@ def list_datasources(project_id: str, session: SessionDep, user: CurrentUser, pa
 def get_datasource(datasource_id: str, session: SessionDep, user: CurrentUser) -> DataSource:
     """One datasource."""
     return resource_for(session, user, DataSource, datasource_id, "datasource", min_role="viewer")
+
+
+@router.get("/datasources/{datasource_id}/estimate")
+def estimate_datasource(
+    datasource_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep
+) -> dict[str, int | None]:
+    """How many rows a snapshot of the datasource will read, from the source's statistics (a progress bar's
+    total); ``rows`` is null when the source cannot tell cheaply (a query, a file)."""
+    row = resource_for(session, user, DataSource, datasource_id, "datasource", min_role="viewer")
+    connector = session.get(Connector, row.connector_id)
+    return {"rows": build_driver(platform, connector).estimate_rows(source_spec(row))}
 
 
 @router.delete("/datasources/{datasource_id}", status_code=204)
