@@ -89,14 +89,13 @@ def _quickstart(args: argparse.Namespace) -> int:
 
 def _local(args: argparse.Namespace) -> int:
     from .config import home_dir
-    from .local import running_platform, stop_local_platform
+    from .local import status_message, stop_local_platform
 
     home = home_dir(args.home)
     if args.action == "stop":
         print("stopped" if stop_local_platform(home) else "no local platform is running")
         return 0
-    found = running_platform(home)
-    print(f"running at {found[0]} (pid {found[1]}), home {home}" if found else f"not running (home {home})")
+    print(status_message(home))
     return 0
 
 
@@ -122,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     qs.set_defaults(func=_quickstart)
 
     local = sub.add_parser("local", help="status of, or stop, the embedded local platform")
-    local.add_argument("action", choices=["status", "stop"])
+    local.add_argument("action", nargs="?", default="status", choices=["status", "stop"])
     local.add_argument("--home", type=Path, default=None)
     local.set_defaults(func=_local)
 

@@ -146,6 +146,7 @@ def ensure_local_platform(home: Path, timeout: float = START_TIMEOUT) -> tuple[s
         while time.monotonic() < deadline:
             found = running_platform(home)
             if found:
+                print(started_message(home, found[0]), file=sys.stderr)
                 return found[0], read_token(home)
             if proc.poll() is not None:
                 break
@@ -154,6 +155,41 @@ def ensure_local_platform(home: Path, timeout: float = START_TIMEOUT) -> tuple[s
             proc.terminate()
         tail = log_path.read_text(errors="replace")[-2000:]
         raise ServerUnreachableError(f"The local platform did not start; last lines of {log_path}:\n{tail}")
+
+
+def idle_timeout(home: Path) -> float | None:
+    """The idle time (seconds) after which the running local platform of ``home`` stops; None: never."""
+    try:
+        value = float(json.loads((home / STATE_FILE).read_text()).get("idle_timeout") or 0)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+    return value or None
+
+
+def _idle_words(seconds: float | None) -> str:
+    if seconds is None:
+        return "it runs until stopped"
+    amount = f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+    return f"it stops by itself after {amount} without use (PREVISIO_LOCAL_IDLE_TIMEOUT)"
+
+
+def started_message(home: Path, url: str) -> str:
+    """What the SDK says once, when it starts the local platform: where, its home, and how it stops."""
+    return (
+        f"previsio: started the local platform at {url} (home {home}, log {home / LOG_FILE}); "
+        f"{_idle_words(idle_timeout(home))}, or stop it with `previsio local stop`."
+    )
+
+
+def status_message(home: Path) -> str:
+    """``previsio local``: whether the local platform of ``home`` runs, where, and how it stops."""
+    found = running_platform(home)
+    if not found:
+        return f"The local platform is not running (home {home}); the SDK starts it on its first call."
+    return (
+        f"The local platform is running at {found[0]} (pid {found[1]}, home {home}, log {home / LOG_FILE}); "
+        f"{_idle_words(idle_timeout(home))}. Stop it with `previsio local stop`."
+    )
 
 
 def stop_local_platform(home: Path, timeout: float = 10.0) -> bool:

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
         share_dataset_files: Tell callers where a dataset's Parquet file is on the platform's disk, so an SDK
             on the same machine reads it in place instead of downloading it. On for the embedded local
             platform (one user, one machine); off by default for ``previsio serve``.
+        local_idle_timeout: Seconds without a request (and without a running job) after which the embedded
+            local platform stops by itself; the SDK starts it again on the next call. 0 never stops it.
+            Not used by ``previsio serve``.
     """
 
     model_config = SettingsConfigDict(env_prefix="PREVISIO_", extra="ignore")
@@ -61,6 +64,7 @@ class Settings(BaseSettings):
     connect_timeout: int = 10
     local_roots: list[Path] = Field(default_factory=list)
     share_dataset_files: bool = False
+    local_idle_timeout: float = Field(default=3600.0, ge=0)
 
     @property
     def datasets_dir(self) -> Path:
