@@ -173,11 +173,17 @@ def _idle_words(seconds: float | None) -> str:
     return f"it stops by itself after {amount} without use (PREVISIO_LOCAL_IDLE_TIMEOUT)"
 
 
+def _stop_command(home: Path) -> str:
+    from .config import home_dir
+
+    return "previsio local stop" + ("" if home == home_dir() else f" --home {home}")
+
+
 def started_message(home: Path, url: str) -> str:
     """What the SDK says once, when it starts the local platform: where, its home, and how it stops."""
     return (
         f"previsio: started the local platform at {url} (home {home}, log {home / LOG_FILE}); "
-        f"{_idle_words(idle_timeout(home))}, or stop it with `previsio local stop`."
+        f"{_idle_words(idle_timeout(home))}, or stop it with `{_stop_command(home)}`."
     )
 
 
@@ -188,7 +194,7 @@ def status_message(home: Path) -> str:
         return f"The local platform is not running (home {home}); the SDK starts it on its first call."
     return (
         f"The local platform is running at {found[0]} (pid {found[1]}, home {home}, log {home / LOG_FILE}); "
-        f"{_idle_words(idle_timeout(home))}. Stop it with `previsio local stop`."
+        f"{_idle_words(idle_timeout(home))}. Stop it with `{_stop_command(home)}`."
     )
 
 

@@ -119,7 +119,7 @@ def test_the_first_call_says_once_that_it_started_the_platform(local_home, tmp_p
     url = first.stdout.strip()
     assert f"previsio: started the local platform at {url} (home {local_home}" in first.stderr
     assert "it stops by itself after 60 min without use" in first.stderr
-    assert "`previsio local stop`" in first.stderr
+    assert "`previsio local stop`" in first.stderr  # PREVISIO_HOME is this home: no --home needed
     assert second.stdout.strip() == url and "started" not in second.stderr
     status = run_previsio("local", "--home", str(local_home), env=env)  # no action: the status
     assert status.returncode == 0 and status.stdout.startswith(f"The local platform is running at {url}")
