@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import io
 import os
 from datetime import datetime
@@ -30,6 +31,34 @@ if TYPE_CHECKING:
 
 #: Row filters as ``pandas.read_parquet`` takes them: DNF tuples, a list of such lists (OR), or an expression.
 Filters = Union[list[tuple[str, str, Any]], list[list[tuple[str, str, Any]]], "pc.Expression", None]
+
+
+def fit_filters(filters: Filters, schema: list[Column]) -> Filters:
+    """``filters`` where integers compared to decimal columns are ``Decimal`` (Arrow refuses int64 there).
+
+    ``("amount", ">", 100)`` on a ``decimal128(10, 2)`` column would fail in pyarrow ("Precision is not great
+    enough"); ``Decimal(100)`` compares as meant. Expressions are returned as they are.
+    """
+    if not isinstance(filters, list) or not filters:
+        return filters
+    decimals = {c.name for c in schema if c.type.startswith("decimal")}
+    if not decimals:
+        return filters
+
+    def fit(value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return decimal.Decimal(value)
+        if isinstance(value, (list, tuple, set)):
+            return [fit(v) for v in value]
+        return value
+
+    def one(term: Any) -> Any:
+        name, op, value = term
+        return (name, op, fit(value)) if name in decimals else term
+
+    if isinstance(filters[0], list):
+        return [[one(t) for t in conjunction] for conjunction in filters]  # type: ignore[union-attr]
+    return [one(t) for t in filters]
 
 
 class RangeReader(io.RawIOBase):
@@ -222,6 +251,7 @@ class Dataset(metaclass=_display.Documented):
         """
         import pyarrow.parquet as pq
 
+        filters = fit_filters(filters, self.schema)
         local = self._local_file()
         if local is not None:  # the platform is on this machine: read its file in place
             return pq.read_table(local, columns=columns, filters=filters)
@@ -290,6 +320,7 @@ class Dataset(metaclass=_display.Documented):
         local = self._local_file()
         if local is None:
             return self.to_arrow(columns, filters, progress=False).to_reader()
+        filters = fit_filters(filters, self.schema)
         expression = (
             filters if filters is None or not isinstance(filters, list) else pq.filters_to_expression(filters)
         )

@@ -154,3 +154,19 @@ def test_remote_filters_fetch_only_the_needed_byte_ranges(client: pio.Client) ->
     assert table.column_names == ["id"] and table.num_rows == 15_000
     assert list(expr["id"]) == list(range(99_990, 100_000))
     assert sum(served) < len(blob) / 3  # two loads, each a 64 kB footer read and its few id chunks
+
+
+def test_integer_filters_on_decimal_columns_compare_as_decimals() -> None:
+    """("amount", ">", 100) on a decimal column becomes Decimal(100): pyarrow refuses int64 there."""
+    from decimal import Decimal
+
+    from previsio_sdk.datasets import Column, fit_filters
+
+    schema = [Column("amount", "decimal128(10, 2)"), Column("n", "int64")]
+    assert fit_filters([("amount", ">", 100), ("n", "<", 5)], schema) == [
+        ("amount", ">", Decimal(100)),
+        ("n", "<", 5),
+    ]
+    assert fit_filters([[("amount", "in", [1, 2])]], schema) == [[("amount", "in", [Decimal(1), Decimal(2)])]]
+    expression = pc.field("amount") > 1
+    assert fit_filters(expression, schema) is expression
