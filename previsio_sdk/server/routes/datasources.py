@@ -79,8 +79,9 @@ def estimate_datasource(
     datasource_id: str, session: SessionDep, user: CurrentUser, platform: PlatformDep
 ) -> dict[str, int | None]:
     """How many rows a snapshot of the datasource will read, from the source's statistics (a progress bar's
-    total); ``rows`` is null when the source cannot tell cheaply (a query, a file)."""
-    row = resource_for(session, user, DataSource, datasource_id, "datasource", min_role="viewer")
+    total); ``rows`` is null when the source cannot tell cheaply (a query, a file). It uses the connector's
+    credentials, so it is for editors, like browsing a connector."""
+    row = resource_for(session, user, DataSource, datasource_id, "datasource", min_role="editor")
     connector = session.get(Connector, row.connector_id)
     return {"rows": build_driver(platform, connector).estimate_rows(source_spec(row))}
 
