@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import MY_PASSWORD, MY_USER, PG_SCRAM_PASSWORD, PG_SCRAM_USER
+from fileservers import S3ServerInfo, start_s3, stop_process
 
 import previsio_sdk as pio
 from previsio_sdk import _default
@@ -31,10 +32,10 @@ RUN = [
     "docs/api.rst",
     "docs/getting_started.rst",
     "docs/guides/datasources_connectors.rst",
+    "docs/guides/exporters.rst",
 ]
 NOT_RUN_YET = {
     "docs/guides/file_connectors.rst": "needs the FTP/SFTP/S3/HTTP servers of fileservers.py",
-    "docs/guides/exporters.rst": "needs an S3 server and the schema analytics in PostgreSQL",
     "docs/guides/moving_projects.rst": "needs a second (staging) platform and a connections.yaml",
     "docs/guides/drivers.rst": "needs the example plug-in driver installed",
     "docs/notebook_tour.rst": "no Python block (the notebook runs in test_notebook.py)",
@@ -58,8 +59,18 @@ def blocks(path: Path) -> list[str]:
     return found
 
 
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3ServerInfo]:
+    """An S3-compatible server (moto) with a bucket, for the exporters guide."""
+    info = start_s3(tmp_path_factory.mktemp("docs-s3"))
+    yield info
+    stop_process(info.process)
+
+
 @pytest.fixture
-def world(client: pio.Client, pg_database: str, pg_exec, my_database: str, my_exec, tmp_path: Path):  # type: ignore[no-untyped-def]
+def world(
+    client: pio.Client, pg_database: str, pg_exec, my_database: str, my_exec, s3: S3ServerInfo, tmp_path: Path
+):  # type: ignore[no-untyped-def]
     """The databases and files the examples talk about, and the substitutions that point them here."""
     pg_exec("DROP TABLE IF EXISTS orders, orders_copy")
     pg_exec(
@@ -77,7 +88,12 @@ def world(client: pio.Client, pg_database: str, pg_exec, my_database: str, my_ex
     )
     pg_exec(f"GRANT USAGE ON SCHEMA sales TO {PG_SCRAM_USER}")
     pg_exec(f"GRANT SELECT ON ALL TABLES IN SCHEMA sales, public TO {PG_SCRAM_USER}")
+    pg_exec("CREATE SCHEMA IF NOT EXISTS analytics")
+    pg_exec(f"GRANT ALL ON SCHEMA analytics TO {PG_SCRAM_USER}")
     my_exec("CREATE TABLE IF NOT EXISTS table1 (id INT PRIMARY KEY, label VARCHAR(20))")
+    pd.DataFrame({"customer_id": [1, 2], "score": [0.2, 0.8]}).to_csv(
+        tmp_path / "predictions.csv", index=False
+    )
     pd.DataFrame({"customer_id": [1, 2], "churned": [0, 1]}).to_csv(tmp_path / "targets.csv", index=False)
     pd.DataFrame({"customer_id": [1, 2], "orders": [3, 4]}).to_parquet(tmp_path / "history.parquet")
     platform_url = client.url
@@ -86,6 +102,12 @@ def world(client: pio.Client, pg_database: str, pg_exec, my_database: str, my_ex
         'host="db.example.com"': 'host="127.0.0.1"',
         'database="sales"': f'database="{pg_database}"',
         'username="analyst", password="..."': f'username="{PG_SCRAM_USER}", password="{PG_SCRAM_PASSWORD}"',
+        'username="etl", password="..."': f'username="{PG_SCRAM_USER}", password="{PG_SCRAM_PASSWORD}"',
+        # S3: the moto server and its bucket
+        'username="AKIA...", password="...", region="eu-west-3"': (
+            f'username="{s3.access_key}", password="{s3.secret_key}", host="{s3.endpoint}"'
+        ),
+        'bucket="results"': f'bucket="{s3.bucket}"',
         # MySQL/MariaDB: the session database
         'host="mysql.example.com"': 'host="127.0.0.1"',
         'host="10.0.0.7"': 'host="127.0.0.1"',
