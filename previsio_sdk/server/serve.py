@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import socket
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -43,16 +43,22 @@ def _bind(host: str, port: int) -> socket.socket:
 class IdleStop:
     """Stops the local platform after ``seconds`` without a request and without a running job.
 
-    Wraps the ASGI app to note each request's time; a daemon thread checks every few seconds and asks the
-    server to exit (a clean shutdown: the state file is removed, the SDK starts a new platform when needed).
+    Wraps the ASGI app to note each request's time, and watches from a task of the server's own event loop
+    (no thread: a thread and its malloc arena would cost the platform address space it may be capped to).
+    Once idle, it asks the server to exit: a clean shutdown, the state file removed; the SDK starts a new
+    platform when needed.
     """
 
-    def __init__(self, app: Any, platform: Platform, seconds: float) -> None:
+    def __init__(self, app: Any, platform: Platform, seconds: float, every: float = 5.0) -> None:
         self.app, self.platform, self.seconds = app, platform, seconds
+        self.every = min(every, seconds)
         self.last = time.monotonic()
         self.server: Any = None
+        self._task: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self._task is None:  # the first call (the lifespan startup) starts the watch
+            self._task = asyncio.get_running_loop().create_task(self.watch())
         if scope["type"] == "http":
             self.last = time.monotonic()
         await self.app(scope, receive, send)
@@ -65,13 +71,13 @@ class IdleStop:
             exports = s.scalar(select(func.count()).select_from(Export).where(Export.status.in_(active)))
         return bool(jobs or exports)
 
-    def watch(self, every: float = 5.0) -> None:
-        """Run in a thread: set ``server.should_exit`` once idle for ``seconds``."""
+    async def watch(self) -> None:
+        """Set ``server.should_exit`` once idle for ``seconds``."""
         while self.server is None or not self.server.should_exit:
-            time.sleep(min(every, self.seconds))
+            await asyncio.sleep(self.every)
             if time.monotonic() - self.last < self.seconds:
                 continue
-            if self.busy():
+            if self.busy():  # one indexed count, every few seconds: fine on the event loop
                 self.last = time.monotonic()
                 continue
             logging.getLogger(__name__).info("no request for %s s: the local platform stops", self.seconds)
@@ -127,7 +133,6 @@ def serve(
     server = uvicorn.Server(config)
     if idle_stop is not None:
         idle_stop.server = server
-        threading.Thread(target=idle_stop.watch, name="previsio-idle-stop", daemon=True).start()
     try:
         server.run(sockets=[sock])
     finally:
