@@ -160,7 +160,8 @@ def test_integer_filters_on_decimal_columns_compare_as_decimals() -> None:
     """("amount", ">", 100) on a decimal column becomes Decimal(100): pyarrow refuses int64 there."""
     from decimal import Decimal
 
-    from previsio_sdk.datasets import Column, fit_filters
+    from previsio_sdk._reading import fit_filters
+    from previsio_sdk.datasets import Column
 
     schema = [Column("amount", "decimal128(10, 2)"), Column("n", "int64")]
     assert fit_filters([("amount", ">", 100), ("n", "<", 5)], schema) == [
