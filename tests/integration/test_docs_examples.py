@@ -19,7 +19,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import MY_PASSWORD, MY_USER, PG_SCRAM_PASSWORD, PG_SCRAM_USER
+from conftest import (
+    MY_PASSWORD,
+    MY_USER,
+    PG_HOST,
+    PG_PORT,
+    PG_SCRAM_PASSWORD,
+    PG_SCRAM_USER,
+    RunningPlatform,
+    start_platform,
+    stop_platform,
+)
 from fileservers import S3ServerInfo, start_s3, stop_process
 
 import previsio_sdk as pio
@@ -33,10 +43,10 @@ RUN = [
     "docs/getting_started.rst",
     "docs/guides/datasources_connectors.rst",
     "docs/guides/exporters.rst",
+    "docs/guides/moving_projects.rst",
 ]
 NOT_RUN_YET = {
     "docs/guides/file_connectors.rst": "needs the FTP/SFTP/S3/HTTP servers of fileservers.py",
-    "docs/guides/moving_projects.rst": "needs a second (staging) platform and a connections.yaml",
     "docs/guides/drivers.rst": "needs the example plug-in driver installed",
     "docs/notebook_tour.rst": "no Python block (the notebook runs in test_notebook.py)",
     "docs/changelog.rst": "no Python block",
@@ -67,10 +77,26 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3ServerInfo]:
     stop_process(info.process)
 
 
+@pytest.fixture(scope="module")
+def staging(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
+    """A second platform, the "staging" one of the guide about moving projects."""
+    running = start_platform(tmp_path_factory.mktemp("docs-staging"))
+    yield running
+    stop_platform(running)
+
+
 @pytest.fixture
-def world(
-    client: pio.Client, pg_database: str, pg_exec, my_database: str, my_exec, s3: S3ServerInfo, tmp_path: Path
-):  # type: ignore[no-untyped-def]
+def world(  # type: ignore[no-untyped-def]
+    client: pio.Client,
+    pg_database: str,
+    pg_exec,
+    my_database: str,
+    my_exec,
+    s3: S3ServerInfo,
+    staging: RunningPlatform,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+):
     """The databases and files the examples talk about, and the substitutions that point them here."""
     pg_exec("DROP TABLE IF EXISTS orders, orders_copy")
     pg_exec(
@@ -96,6 +122,11 @@ def world(
     )
     pd.DataFrame({"customer_id": [1, 2], "churned": [0, 1]}).to_csv(tmp_path / "targets.csv", index=False)
     pd.DataFrame({"customer_id": [1, 2], "orders": [3, 4]}).to_parquet(tmp_path / "history.parquet")
+    (tmp_path / "connections.yaml").write_text(
+        f"warehouse:\n  driver: postgresql\n  host: {PG_HOST}\n  port: {PG_PORT}\n"
+        f"  username: {PG_SCRAM_USER}\n  password: {PG_SCRAM_PASSWORD}\n  database: {pg_database}\n"
+    )
+    monkeypatch.setenv("NEW_PASSWORD", PG_SCRAM_PASSWORD)
     platform_url = client.url
     substitutions = {
         # PostgreSQL: the session database, through the scram-authenticated role
@@ -108,6 +139,13 @@ def world(
             f'username="{s3.access_key}", password="{s3.secret_key}", host="{s3.endpoint}"'
         ),
         'bucket="results"': f'bucket="{s3.bucket}"',
+        'host="db2.example.com"': 'host="127.0.0.1"',
+        'url="https://previsio.staging.example.com", token="..."': (
+            f'url="{staging.url}", token="{staging.token}"'
+        ),
+        'secrets={"warehouse": {"password": "..."}}': (
+            f'secrets={{"warehouse": {{"password": "{PG_SCRAM_PASSWORD}"}}}}'
+        ),
         # MySQL/MariaDB: the session database
         'host="mysql.example.com"': 'host="127.0.0.1"',
         'host="10.0.0.7"': 'host="127.0.0.1"',
@@ -136,6 +174,8 @@ def isolated(client: pio.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     before = _projects(client)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("PREVISIO_PROGRESS", "0")
+    monkeypatch.setenv("PREVISIO_URL", client.url)  # pio.Client() never starts a platform in ~/.previsio
+    monkeypatch.setenv("PREVISIO_TOKEN", client._token)
     pio.init_client(client.url, client._token)
     yield
     _default.reset()
