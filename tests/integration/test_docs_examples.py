@@ -11,6 +11,7 @@ Documents not run yet are listed in :data:`NOT_RUN_YET` with the reason; a new d
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import textwrap
@@ -31,6 +32,7 @@ from conftest import (
     stop_platform,
 )
 from fileservers import S3ServerInfo, start_s3, stop_process
+from test_exporters_plugin import install_plugin
 
 import previsio_sdk as pio
 from previsio_sdk import _default
@@ -44,10 +46,10 @@ RUN = [
     "docs/guides/datasources_connectors.rst",
     "docs/guides/exporters.rst",
     "docs/guides/moving_projects.rst",
+    "docs/guides/drivers.rst",
 ]
 NOT_RUN_YET = {
     "docs/guides/file_connectors.rst": "needs the FTP/SFTP/S3/HTTP servers of fileservers.py",
-    "docs/guides/drivers.rst": "needs the example plug-in driver installed",
     "docs/notebook_tour.rst": "no Python block (the notebook runs in test_notebook.py)",
     "docs/changelog.rst": "no Python block",
     "docs/guides/platform.rst": "no Python block",
@@ -78,6 +80,31 @@ def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3ServerInfo]:
 
 
 @pytest.fixture(scope="module")
+def jsonl_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The directory of the driver guide's jsonl connector, with its clicks."""
+    root = tmp_path_factory.mktemp("docs-jsonl")
+    (root / "clicks.jsonl").write_text('{"id": 1, "page": "/"}\n{"id": 2, "page": "/docs"}\n')
+    return root
+
+
+@pytest.fixture(scope="module")
+def plugin_platform(tmp_path_factory: pytest.TempPathFactory, jsonl_root: Path) -> Iterator[RunningPlatform]:
+    """A platform with the driver guide's example plug-in installed, as pip would install it."""
+    site = install_plugin(tmp_path_factory.mktemp("docs-site-packages"))
+    path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH", "")) if p)
+    running = start_platform(
+        tmp_path_factory.mktemp("docs-plugin-home"),
+        env={"PYTHONPATH": path, "PREVISIO_LOCAL_ROOTS": json.dumps([str(jsonl_root)])},
+    )
+    yield running
+    stop_platform(running)
+
+
+#: Documents whose examples talk to another platform than the shared test one (a fixture's name).
+PLATFORM_OF = {"docs/guides/drivers.rst": "plugin_platform"}
+
+
+@pytest.fixture(scope="module")
 def staging(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningPlatform]:
     """A second platform, the "staging" one of the guide about moving projects."""
     running = start_platform(tmp_path_factory.mktemp("docs-staging"))
@@ -94,6 +121,7 @@ def world(  # type: ignore[no-untyped-def]
     my_exec,
     s3: S3ServerInfo,
     staging: RunningPlatform,
+    jsonl_root: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ):
@@ -140,6 +168,7 @@ def world(  # type: ignore[no-untyped-def]
         ),
         'bucket="results"': f'bucket="{s3.bucket}"',
         'host="db2.example.com"': 'host="127.0.0.1"',
+        'database="/srv/data/events"': f'database="{jsonl_root}"',
         'url="https://previsio.staging.example.com", token="..."': (
             f'url="{staging.url}", token="{staging.token}"'
         ),
@@ -194,8 +223,13 @@ def test_every_document_is_run_or_listed_with_a_reason() -> None:
 
 
 @pytest.mark.parametrize("document", RUN)
-def test_the_examples_run_as_written(document: str, world: dict[str, str], isolated: None) -> None:
+def test_the_examples_run_as_written(
+    document: str, world: dict[str, str], isolated: None, request: pytest.FixtureRequest
+) -> None:
     """Every Python block of the document runs, in order, without an error."""
+    if document in PLATFORM_OF:
+        other: RunningPlatform = request.getfixturevalue(PLATFORM_OF[document])
+        pio.init_client(other.url, other.token)
     namespace: dict[str, object] = {"__name__": "docs_example"}
     used: set[str] = set()
     code_blocks = blocks(ROOT / document)
