@@ -6,11 +6,13 @@ against the test platform, in a temporary directory holding the files the exampl
 :data:`SUBSTITUTIONS`; nothing else of an example is changed. An RST comment starting ``.. docs-setup:``
 holds code a reader does not need to see (such as data to list), run before the next example.
 
-Documents not run yet are listed in :data:`NOT_RUN_YET` with the reason; a new document must be in one list.
+Documents without Python examples are listed in :data:`NOT_RUN_YET` with the reason; a new document must be
+in one list.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -31,7 +33,7 @@ from conftest import (
     start_platform,
     stop_platform,
 )
-from fileservers import S3ServerInfo, start_s3, stop_process
+from fileservers import FileServers, S3ServerInfo, session_file_servers, start_s3, stop_process
 from test_exporters_plugin import install_plugin
 
 import previsio_sdk as pio
@@ -47,9 +49,9 @@ RUN = [
     "docs/guides/exporters.rst",
     "docs/guides/moving_projects.rst",
     "docs/guides/drivers.rst",
+    "docs/guides/file_connectors.rst",
 ]
 NOT_RUN_YET = {
-    "docs/guides/file_connectors.rst": "needs the FTP/SFTP/S3/HTTP servers of fileservers.py",
     "docs/notebook_tour.rst": "no Python block (the notebook runs in test_notebook.py)",
     "docs/changelog.rst": "no Python block",
     "docs/guides/platform.rst": "no Python block",
@@ -98,6 +100,71 @@ def plugin_platform(tmp_path_factory: pytest.TempPathFactory, jsonl_root: Path) 
     )
     yield running
     stop_platform(running)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FileServers, str]]:
+    """The session's FTP, SFTP, S3 and HTTP servers with the files the file guide reads, and the URL of an
+    HTTP server without authentication (the guide's open-data site)."""
+    import functools
+    import gzip
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    servers = session_file_servers(tmp_path_factory.getbasetemp())
+    root = servers.files_root
+    csv = "id,amount\n1,10.5\n2,20.0\n"
+    for rel, text in {
+        "exports/2024/orders.csv": csv,
+        "outgoing/sales.csv": csv,
+        "exports/events.jsonl": '{"id": 1}\n{"id": 2}\n',
+        "exports/2024-01.csv": csv,
+        "exports/2024-02.csv": csv,
+        "dump_20240101.dat": csv,
+        "finance/ledger-01.csv": csv,
+        "finance/ledger-02.csv": csv,
+    }.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    (root / "ventes.csv").write_bytes("id;libellé;montant\n1;café;2,50\n".encode("latin-1"))
+    (root / "exports/rates").mkdir(parents=True, exist_ok=True)
+    (root / "exports/rates/2024.csv.gz").write_bytes(gzip.compress(csv.encode()))
+    buf = io.BytesIO()
+    pd.DataFrame({"id": [1, 2]}).to_parquet(buf)
+    servers.s3.client().put_object(Bucket=servers.s3.bucket, Key="2024/orders.parquet", Body=buf.getvalue())
+    open_site = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(root)))
+    threading.Thread(target=open_site.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
+    yield servers, f"http://127.0.0.1:{open_site.server_address[1]}"
+    open_site.shutdown()
+
+
+class _QuietHandler(__import__("http.server").server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+def file_substitutions(servers: FileServers, open_url: str) -> dict[str, str]:
+    """The file guide's hosts and credentials made the test servers' (applied before the common ones)."""
+    ftp, sftp, s3, http = servers.ftp, servers.sftp, servers.s3, servers.http
+    return {
+        'host="ftp.example.com", port=21,': f'host="127.0.0.1", port={ftp.port},',
+        'username="previsio", password="..."': f'username="{ftp.username}", password="{ftp.password}"',
+        'host="sftp.example.com", port=22,': f'host="127.0.0.1", port={sftp.port},',
+        'username="etl", password="..."': f'username="{sftp.username}", password="{sftp.password}"',
+        'host="sftp.example.com", username="etl",': (
+            f'host="127.0.0.1", port={sftp.port}, username="{sftp.username}",'
+        ),
+        'private_key="~/.ssh/id_ed25519_etl"': f"private_key={sftp.private_key!r}",
+        'username="minio-user", password="...",': f'username="{s3.access_key}", password="{s3.secret_key}",',
+        'host="http://minio.internal:9000"': f'host="{s3.endpoint}", region="us-east-1"',
+        'root="/srv/exports/finance"': f'root="{servers.files_root / "finance"}"',
+        'host="https://data.example.org/exports"': f'host="{open_url}/exports"',
+        'host="https://intranet.example.com/files",': f'host="{http.url}",',
+        'username="me", password="..."': f'username="{http.username}", password="{http.password}"',
+        'host="https://reports.example.com/v1",': f'host="{http.url}",',
+        'token="eyJhbGciOi..."': f'token="{http.token}"',
+        'host="http://127.0.0.1:8080"': f'host="{open_url}"',
+    }
 
 
 #: Documents whose examples talk to another platform than the shared test one (a fixture's name).
@@ -227,15 +294,20 @@ def test_the_examples_run_as_written(
     document: str, world: dict[str, str], isolated: None, request: pytest.FixtureRequest
 ) -> None:
     """Every Python block of the document runs, in order, without an error."""
+    namespace: dict[str, object] = {"__name__": "docs_example"}
     if document in PLATFORM_OF:
         other: RunningPlatform = request.getfixturevalue(PLATFORM_OF[document])
         pio.init_client(other.url, other.token)
-    namespace: dict[str, object] = {"__name__": "docs_example"}
+    substitutions = dict(world)
+    if document == "docs/guides/file_connectors.rst":
+        servers, open_url = request.getfixturevalue("files")
+        substitutions = {**file_substitutions(servers, open_url), **world}  # the file guide's first
+        namespace["DOCS_FILES_ROOT"] = str(servers.files_root)  # for its hidden setup only
     used: set[str] = set()
     code_blocks = blocks(ROOT / document)
     assert code_blocks, f"{document} has no Python example"
     for i, code in enumerate(code_blocks, 1):
-        for old, new in world.items():
+        for old, new in substitutions.items():
             if old in code:
                 used.add(old)
                 code = code.replace(old, new)
@@ -246,7 +318,8 @@ def test_the_examples_run_as_written(
     assert os.getcwd()  # still in the temp dir
 
 
-def test_all_substitutions_are_used(world: dict[str, str]) -> None:
+def test_all_substitutions_are_used(world: dict[str, str], files: tuple[FileServers, str]) -> None:
     """Each replaced string is still in some document run (else the substitution hides nothing: remove it)."""
     text = "\n".join("\n".join(blocks(ROOT / d)) for d in RUN)
-    assert [old for old in world if old not in text] == []
+    every = {**world, **file_substitutions(*files)}
+    assert [old for old in every if old not in text] == []
