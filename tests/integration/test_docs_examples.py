@@ -58,7 +58,9 @@ NOT_RUN_YET = {
     "docs/guides/security.rst": "no Python block",
 }
 BLOCK = re.compile(
-    r"^(?:\.\. code-block:: python|\.\. docs-setup:.*)\n((?:\n|    .*\n|[ ]*\n)+)", re.MULTILINE
+    r"^(?P<indent> *)(?:\.\. code-block:: python|\.\. docs-setup:.*)\n"
+    r"(?P<body>(?:[ ]*\n|(?P=indent)    .*\n)+)",  # a block nested in a directive too
+    re.MULTILINE,
 )
 
 
@@ -67,7 +69,7 @@ def blocks(path: Path) -> list[str]:
     text = path.read_text(encoding="utf-8")
     found = []
     for match in BLOCK.finditer(text):
-        body = textwrap.dedent(match.group(1)).strip("\n")
+        body = textwrap.dedent(match.group("body")).strip("\n")
         if body:
             found.append(body)
     return found
