@@ -83,3 +83,8 @@ __all__ = [
     "utils",
     "verbose",
 ]
+
+# In IPython/Jupyter, show the SDK's errors with the user's own frames only (see _notebook.py).
+from ._notebook import install as _install_notebook_errors  # noqa: E402
+
+_install_notebook_errors()

@@ -14,8 +14,11 @@ SAMPLE_DB = "sample.db"
 def _serve(args: argparse.Namespace) -> int:
     try:
         from .server.serve import serve
-    except ImportError as exc:  # pragma: no cover - the platform's dependencies are in the base install
-        print(f"The platform cannot start: {exc}", file=sys.stderr)
+    except ImportError as exc:  # the SDK alone: the platform is the [platform] extra
+        print(
+            f"The platform is not installed ({exc.name} is missing): pip install 'previsio_sdk[platform]'.",
+            file=sys.stderr,
+        )
         return 1
     serve(args.host, args.port, args.home, log_level=args.log_level)
     return 0
@@ -86,14 +89,13 @@ def _quickstart(args: argparse.Namespace) -> int:
 
 def _local(args: argparse.Namespace) -> int:
     from .config import home_dir
-    from .local import running_platform, stop_local_platform
+    from .local import status_message, stop_local_platform
 
     home = home_dir(args.home)
     if args.action == "stop":
         print("stopped" if stop_local_platform(home) else "no local platform is running")
         return 0
-    found = running_platform(home)
-    print(f"running at {found[0]} (pid {found[1]}), home {home}" if found else f"not running (home {home})")
+    print(status_message(home))
     return 0
 
 
@@ -119,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     qs.set_defaults(func=_quickstart)
 
     local = sub.add_parser("local", help="status of, or stop, the embedded local platform")
-    local.add_argument("action", choices=["status", "stop"])
+    local.add_argument("action", nargs="?", default="status", choices=["status", "stop"])
     local.add_argument("--home", type=Path, default=None)
     local.set_defaults(func=_local)
 

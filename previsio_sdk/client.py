@@ -7,6 +7,7 @@ paged by :meth:`Client.iter_pages` and jobs are waited for by :meth:`Client.wait
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -21,6 +22,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import requests
 
 from . import config
+from ._progress import Progress
+from ._progress import wanted as progress_wanted
 from .errors import (
     APIError,
     ConfigurationError,
@@ -65,6 +68,8 @@ class Client:
     Raises:
         ConfigurationError: ``PREVISION_MASTER_TOKEN`` is set but no URL is (the local platform is not
             started in place of the one the token is for).
+        ConfigurationError: No URL was configured and the local platform is not installed (the SDK alone:
+            ``pip install 'previsio_sdk[platform]'`` adds it).
         ServerUnreachableError: No URL was configured and the local platform could not be started.
     """
 
@@ -309,17 +314,25 @@ class Client:
         progress: bool | None = None,
         description: str = "",
         path: str | None = None,
+        bar: Progress | None = None,
+        resume: str | None = None,
+        cancellable: bool = True,
     ) -> dict[str, Any]:
-        """Poll a job until it ends; show rows written so far on a progress bar.
+        """Poll a job until it ends, showing rows written so far (see :mod:`previsio_sdk._progress`).
 
         Args:
             job_id: The job to wait for.
             timeout: Seconds to wait at most; None means ``config.default_timeout`` (by default: as long as
                 it takes).
-            progress: Show a progress bar; None shows one when attached to a terminal or a notebook.
-            description: Label of the progress bar.
+            progress: Show progress; None shows it in a notebook or a terminal (``PREVISIO_PROGRESS=0``: not).
+            description: Label of the progress display.
             path: What to poll, below ``/api/v1``: ``/jobs/<job_id>`` when None; another resource with the
                 same ``status``, ``progress_rows``, ``error_code`` and ``error_message`` (an export).
+            bar: A progress display to update (and leave open, for the caller to close with its summary)
+                instead of one made and closed here.
+            resume: The Python expression giving the job back (``pio.Job.from_id('...')``), printed when
+                the wait is interrupted.
+            cancellable: Whether that hint may offer ``.cancel()``.
 
         Returns:
             The finished job, as the platform describes it.
@@ -328,19 +341,25 @@ class Client:
             JobFailedError: The job failed; ``code`` and ``message`` carry the platform's reason.
             JobCancelledError: The job was cancelled (a :class:`JobFailedError` with code ``cancelled``).
             JobTimeoutError: ``timeout`` passed first (the job goes on).
+            KeyboardInterrupt: The wait was interrupted (the job goes on; how to get back to it is printed).
         """
+        __tracebackhide__ = True
         if timeout is None:
             timeout = config.default_timeout
         deadline = None if timeout is None else time.monotonic() + timeout
-        bar = _progress_bar(progress, description)
+        own = bar is None
+        if bar is None:
+            bar = Progress(description or "job", enabled=progress_wanted(progress))
         delay = 0.01
         path = path or format_path("/jobs/{}", job_id)
+        resume = resume or f"pio.Job.from_id({job_id!r})"
         try:
             while True:
                 job = self.get(path)
-                if bar is not None:
-                    bar.update(job["progress_rows"] - bar.n)
+                bar.update(job["progress_rows"], job.get("progress_total"))
                 if job["status"] == "succeeded":
+                    if own:
+                        bar.close()
                     return job
                 if job["status"] == "cancelled":
                     raise JobCancelledError(
@@ -356,18 +375,45 @@ class Client:
                     )
                 if deadline is not None and time.monotonic() >= deadline:
                     raise JobTimeoutError(
-                        f"Job {job_id} is still {job['status']} after {timeout} s.", job_id=job_id
+                        f"Job {job_id} is still {job['status']} after {timeout} s; get back to it with "
+                        f"{resume}.wait().",
+                        job_id=job_id,
                     )
                 time.sleep(delay)
                 delay = min(delay * 1.5, 0.1)  # a poll costs ~1 ms on the platform: answer quickly
-        finally:
-            if bar is not None:
-                bar.close()
+        except KeyboardInterrupt:
+            bar.close(f"interrupted after {bar.done:,} rows", ok=False)
+            print(interrupted_hint(resume, cancellable), file=sys.stderr)
+            raise
+        except BaseException:
+            bar.close(f"failed after {bar.done:,} rows", ok=False)
+            raise
 
-    def download(self, path: str, target: str | os.PathLike[str] | IO[bytes]) -> int:
-        """Stream the body of a GET to a file path or a binary file object; return the bytes written."""
+    def download(
+        self,
+        path: str,
+        target: str | os.PathLike[str] | IO[bytes],
+        *,
+        progress: bool | None = None,
+        description: str = "download",
+        bar: Progress | None = None,
+    ) -> int:
+        """Stream the body of a GET to a file path or a binary file object; return the bytes written.
+
+        Args:
+            path: What to GET, below ``/api/v1``.
+            target: A file path (written under a temporary name, then renamed) or a binary file object.
+            progress: Show the bytes received (a bar when the size is known); None: in a notebook or a
+                terminal (``PREVISIO_PROGRESS=0``: not).
+            description: Label of the progress display.
+            bar: A progress display to advance (and leave open for the caller) instead of a new one.
+        """
+        __tracebackhide__ = True
         resp = self.request("GET", path, stream=True, headers={"Accept": "*/*"})
-        written = 0
+        try:
+            total = int(resp.headers.get("Content-Length") or 0) or None
+        except ValueError:
+            total = None
 
         def chunks() -> Iterator[bytes]:
             try:
@@ -377,7 +423,11 @@ class Client:
                     f"The download from {_without_userinfo(self.url)} was cut off: {type(exc).__name__}."
                 ) from None
 
-        with resp:
+        own = bar is None
+        if bar is None:
+            bar = Progress(description, total, unit="bytes", enabled=progress_wanted(progress))
+        start = bar.done
+        with resp, bar if own else contextlib.nullcontext(bar):
             if isinstance(target, (str, os.PathLike)):
                 target_path = Path(target)
                 tmp = target_path.with_name(target_path.name + ".part")
@@ -385,7 +435,7 @@ class Client:
                     with open(tmp, "wb") as fh:
                         for chunk in chunks():
                             fh.write(chunk)
-                            written += len(chunk)
+                            bar.advance(len(chunk))
                     os.replace(tmp, target_path)
                 except BaseException:
                     tmp.unlink(missing_ok=True)  # an interrupted transfer leaves nothing behind
@@ -393,8 +443,8 @@ class Client:
             else:
                 for chunk in chunks():
                     target.write(chunk)
-                    written += len(chunk)
-        return written
+                    bar.advance(len(chunk))
+        return bar.done - start
 
 
 def init_client(prevision_url: str | None = None, token: str | None = None, **kwargs: Any) -> Client:
@@ -456,19 +506,10 @@ def _without_userinfo(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
-def _in_notebook() -> bool:
-    shell = getattr(sys.modules.get("IPython"), "get_ipython", lambda: None)()
-    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
-
-
-def _progress_bar(progress: bool | None, description: str) -> Any:
-    if progress is None:
-        progress = _in_notebook() or sys.stderr.isatty()
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(desc=description or "rows", unit=" rows", unit_scale=True, leave=False)
+def interrupted_hint(resume: str, cancellable: bool = True) -> str:
+    """What to print when a wait is interrupted: the job goes on, and how to get back to it or stop it."""
+    stop = f", or stop it with {resume}.cancel()" if cancellable else ""
+    return f"Interrupted: the job goes on on the platform. Get back to it with {resume}.wait(){stop}."
 
 
 def _version() -> str:

@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 
+from . import _display
 from ._default import get_client
 from ._resource import PrevisionIds, parse_datetime
 from .client import Client, format_path
@@ -51,7 +52,7 @@ class ConnectorTestResult:
 
 
 @attrs.define(eq=False)
-class Connector(PrevisionIds):
+class Connector(PrevisionIds, metaclass=_display.Documented):
     """A connector of a project (base class; :meth:`from_dict` returns the subclass of its type).
 
     Attributes:
@@ -70,6 +71,9 @@ class Connector(PrevisionIds):
             address without them (see :meth:`update`): set them with :meth:`update` before using it.
         created_at: Creation time (UTC).
     """
+
+    __repr__ = _display.resource_repr
+    _repr_html_ = _display.resource_html
 
     id: str
     project_id: str
@@ -204,7 +208,7 @@ class Connector(PrevisionIds):
         self.client.delete(format_path("/connectors/{}", self.id), **({"force": "true"} if force else {}))
 
 
-@attrs.define(eq=False)
+@attrs.define(eq=False, repr=False)
 class SQLConnector(Connector):
     """A connector to an SQL database: PostgreSQL, MySQL/MariaDB or SQLite (``driver``)."""
 
@@ -222,7 +226,7 @@ class SQLConnector(Connector):
 
 
 @attrs.define(frozen=True)
-class FileInfo:
+class FileInfo(metaclass=_display.Documented):
     """One entry of :meth:`FileConnector.list_files`.
 
     Attributes:
@@ -232,6 +236,9 @@ class FileInfo:
         modified_at: Last modification time (UTC) when the server tells.
         is_dir: Whether it is a directory (or a key prefix, or a bucket).
     """
+
+    __repr__ = _display.resource_repr
+    _repr_html_ = _display.resource_html
 
     name: str
     path: str
@@ -251,10 +258,11 @@ class FileInfo:
         )
 
 
-@attrs.define(eq=False)
+@attrs.define(eq=False, repr=False)
 class FileConnector(Connector):
     """A connector to files: FTP, SFTP, S3-compatible object stores, a local directory, an HTTP(S) server."""
 
+    @_display.returns_list
     def list_files(self, path: str = "", bucket: str | None = None) -> list[FileInfo]:
         """The files and directories under ``path`` (directories first), paging through long listings.
 

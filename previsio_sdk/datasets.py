@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from . import _display
 from ._default import get_client
+from ._display import human_bytes
+from ._progress import Progress
+from ._progress import wanted as progress_wanted
+from ._reading import Filters, RangeReader, fit_filters
 from ._resource import PrevisionIds, parse_datetime
 from .client import Client, format_path
 from .datasources import DataSource
@@ -17,6 +22,7 @@ from .errors import ConfigurationError, NotFoundError
 
 if TYPE_CHECKING:
     import pandas as pd
+    import polars as pl
     import pyarrow as pa
 
     from .project import Project
@@ -42,7 +48,7 @@ class Column:
 
 
 @attrs.define(eq=False)
-class Dataset(PrevisionIds):
+class Dataset(PrevisionIds, metaclass=_display.Documented):
     """A dataset of a project: a snapshot of a datasource, or an upload.
 
     Attributes:
@@ -58,6 +64,9 @@ class Dataset(PrevisionIds):
         content_hash: SHA-256 of the stored Parquet file.
         file_name: Name of the uploaded file, for uploads.
     """
+
+    __repr__ = _display.resource_repr
+    _repr_html_ = _display.resource_html
 
     id: str
     project_id: str
@@ -138,6 +147,7 @@ class Dataset(PrevisionIds):
         *,
         directory_path: str | os.PathLike[str] | None = None,
         download_path: str | os.PathLike[str] | None = None,
+        progress: bool | None = None,
     ) -> str:
         """Save the dataset to a local file: a zip holding one CSV, a CSV, or the stored Parquet file.
 
@@ -153,6 +163,8 @@ class Dataset(PrevisionIds):
             extension: ``zip`` (a zip holding ``<name>.csv``), ``csv`` or ``parquet``.
             directory_path: Same as ``directoy_path``.
             download_path: Same as ``path`` (the keyword of previsionio's getting-started page).
+            progress: Show the bytes received; None: in a notebook or a terminal (not with
+                ``PREVISIO_PROGRESS=0``).
 
         Returns:
             The path written.
@@ -185,22 +197,135 @@ class Dataset(PrevisionIds):
             where = os.fspath(directory) if directory is not None else os.getcwd()
             target = os.path.join(where, f"{safe_name}.{fmt}")
         if fmt == "parquet":
-            self.client.download(format_path("/datasets/{}/download", self.id), target)
+            self.client.download(
+                format_path("/datasets/{}/download", self.id),
+                target,
+                progress=progress,
+                description=f"download {self.name!r}",
+            )
         else:
             write_dataset_file(self, target, fmt)
         return target
 
-    def to_arrow(self) -> pa.Table:
-        """Load the whole dataset as a ``pyarrow.Table``."""
+    def to_arrow(
+        self, columns: list[str] | None = None, filters: Filters = None, *, progress: bool | None = None
+    ) -> pa.Table:
+        """Load the dataset (or only some columns and rows) as a ``pyarrow.Table``.
+
+        ``columns`` and ``filters`` work as in ``pandas.read_parquet``, and are pushed down: only the columns
+        asked for are read, and only the row groups whose statistics can match the filters. From a remote
+        platform they are fetched with HTTP range requests (the whole file is never transferred then).
+
+        Args:
+            columns: Names of the columns to read; None reads them all.
+            filters: Rows to keep: DNF tuples (``[("country", "=", "FR"), ("amount", ">", 100)]``, or a list
+                of such lists for OR) or a ``pyarrow.compute`` expression (``pc.field("amount") > 100``).
+            progress: Show the bytes transferred from a remote platform, and leave a summary line; None:
+                in a notebook or a terminal (``PREVISIO_PROGRESS=0``: not).
+
+        Raises:
+            ValueError: A column or a filter names a column the dataset does not have (from pyarrow).
+        """
+        import pyarrow.parquet as pq
+
+        filters = fit_filters(filters, self.schema)
+        local = self._local_file()
+        if local is not None:  # the platform is on this machine: read its file in place
+            return pq.read_table(local, columns=columns, filters=filters)
+        with Progress(f"load {self.name!r}", unit="bytes", enabled=progress_wanted(progress)) as bar:
+            path = format_path("/datasets/{}/download", self.id)
+            if columns is None and filters is None:
+                bar.total = self.size_bytes or None
+                buf = io.BytesIO()
+                self.client.download(path, buf, bar=bar)
+                buf.seek(0)
+                table = pq.read_table(buf)
+            else:
+                table = pq.read_table(
+                    RangeReader.open(self.client, path, self.size_bytes, bar),
+                    columns=columns,
+                    filters=filters,
+                )
+            bar.close(f"{table.num_rows:,} rows, {human_bytes(bar.done)} transferred")
+        return table
+
+    def to_pandas(
+        self, columns: list[str] | None = None, filters: Filters = None, *, progress: bool | None = None
+    ) -> pd.DataFrame:
+        """Load the dataset (or only some columns and rows) as a ``pandas.DataFrame``.
+
+        ``columns`` and ``filters`` are pushed down as in :meth:`to_arrow`. Integer and boolean columns
+        holding NULLs use pandas' nullable dtypes (``Int64``, ``boolean``...), so they stay integer (plain
+        pandas would make them ``float64``); NULLs are ``pd.NA``.
+        """
+        return arrow_to_pandas(self.to_arrow(columns, filters, progress=progress))
+
+    def to_polars(
+        self, columns: list[str] | None = None, filters: Filters = None, *, progress: bool | None = None
+    ) -> pl.DataFrame:
+        """Load the dataset (or only some columns and rows) as a ``polars.DataFrame`` (zero-copy from Arrow).
+
+        Raises:
+            ConfigurationError: polars is not installed (``pip install 'previsio_sdk[polars]'``).
+        """
+        try:
+            import polars as pl
+        except ImportError:
+            raise ConfigurationError("to_polars needs polars: pip install 'previsio_sdk[polars]'.") from None
+        return pl.from_arrow(self.to_arrow(columns, filters, progress=progress))  # type: ignore[return-value]
+
+    def local_path(self) -> str | None:
+        """The dataset's Parquet file on this machine, when the platform shares it (the local platform).
+
+        Any Parquet reader can use it in place (DuckDB's ``read_parquet``, ``polars.scan_parquet``...); it
+        must not be changed. None when the platform is remote or does not share its files: use
+        :meth:`to_arrow_stream` or :meth:`duckdb` instead.
+        """
+        return self._local_file()
+
+    def to_arrow_stream(
+        self, columns: list[str] | None = None, filters: Filters = None
+    ) -> pa.RecordBatchReader:
+        """The dataset as a stream of Arrow record batches (what DuckDB, polars or DataFusion read directly).
+
+        From the local platform the file is scanned batch by batch (with ``columns`` and ``filters`` pushed
+        down); from a remote one the columns and row groups needed are fetched first.
+        """
+        import pyarrow.dataset as pads
         import pyarrow.parquet as pq
 
         local = self._local_file()
+        if local is None:
+            return self.to_arrow(columns, filters, progress=False).to_reader()
+        filters = fit_filters(filters, self.schema)
+        expression = (
+            filters if filters is None or not isinstance(filters, list) else pq.filters_to_expression(filters)
+        )
+        return pads.dataset(local, format="parquet").scanner(columns=columns, filter=expression).to_reader()
+
+    def duckdb(self, connection: Any = None) -> Any:
+        """The dataset as a DuckDB relation, to query with SQL or DuckDB's relational API.
+
+        ``ds.duckdb().filter("amount > 100").aggregate("country, sum(amount)")``, or register it under a
+        name: ``con.register("orders", ds.duckdb(con))`` then ``con.sql("SELECT ... FROM orders")``. From the
+        local platform DuckDB reads the Parquet file in place (with its own pushdown); from a remote one it
+        reads the Arrow table.
+
+        Args:
+            connection: A ``duckdb.DuckDBPyConnection``; None uses DuckDB's default connection.
+
+        Raises:
+            ConfigurationError: duckdb is not installed (``pip install 'previsio_sdk[duckdb]'``).
+        """
+        try:
+            import duckdb
+        except ImportError:
+            raise ConfigurationError("duckdb() needs duckdb: pip install 'previsio_sdk[duckdb]'.") from None
+        con = connection if connection is not None else duckdb.default_connection()
+        local = self._local_file()
         if local is not None:
-            return pq.read_table(local)
-        buf = io.BytesIO()
-        self.client.download(format_path("/datasets/{}/download", self.id), buf)
-        buf.seek(0)
-        return pq.read_table(buf)
+            return con.read_parquet(local)
+        return con.from_arrow(self.to_arrow(progress=False))
 
     def _local_file(self) -> str | None:
         """The dataset's file, when the platform shares it and it is on this machine; else None.
@@ -223,14 +348,6 @@ class Dataset(PrevisionIds):
         except OSError:
             pass
         return None
-
-    def to_pandas(self) -> pd.DataFrame:
-        """Load the whole dataset as a ``pandas.DataFrame``.
-
-        Integer and boolean columns holding NULLs use pandas' nullable dtypes (``Int64``, ``boolean``...), so
-        they stay integer (plain pandas would make them ``float64``); NULLs are ``pd.NA``.
-        """
-        return arrow_to_pandas(self.to_arrow())
 
     def head(self, n: int = 10) -> pd.DataFrame:
         """The first ``n`` rows as a DataFrame; only those rows are transferred."""
@@ -297,7 +414,7 @@ def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
 
 
 @attrs.define(eq=False)
-class Job(PrevisionIds):
+class Job(PrevisionIds, metaclass=_display.Documented):
     """A platform job (snapshot or upload): poll it with :meth:`refresh`, get its dataset with :meth:`wait`.
 
     Attributes:
@@ -312,7 +429,11 @@ class Job(PrevisionIds):
         error_message: Why it failed, in words.
         created_at: When the job was created (UTC).
         finished_at: When it ended (UTC), or None while it runs.
+        progress_total: Rows the source is estimated to hold (catalog statistics), when it can tell.
     """
+
+    __repr__ = _display.resource_repr
+    _repr_html_ = _display.resource_html
 
     id: str
     project_id: str
@@ -325,6 +446,7 @@ class Job(PrevisionIds):
     created_at: datetime | None = None
     finished_at: datetime | None = None
     _client: Client | None = attrs.field(default=None, repr=False, alias="client")
+    progress_total: int | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], client: Client | None = None) -> Job:
@@ -341,6 +463,7 @@ class Job(PrevisionIds):
             created_at=parse_datetime(data.get("created_at")),
             finished_at=parse_datetime(data.get("finished_at")),
             client=get_client(client),
+            progress_total=data.get("progress_total"),
         )
 
     @property
@@ -352,6 +475,16 @@ class Job(PrevisionIds):
     def done(self) -> bool:
         """Whether the job has ended: succeeded, failed or cancelled."""
         return self.status in ("succeeded", "failed", "cancelled")
+
+    @classmethod
+    def from_id(cls, job_id: str, client: Client | None = None) -> Job:
+        """Fetch a job by id (to get back to a snapshot or upload after an interrupted wait).
+
+        Raises:
+            NotFoundError: No such job is visible to this token.
+        """
+        client = get_client(client)
+        return cls.from_dict(client.get(format_path("/jobs/{}", job_id)), client)
 
     def refresh(self) -> Job:
         """Fetch the job's current state (returns a new object)."""
@@ -371,14 +504,22 @@ class Job(PrevisionIds):
     def wait(self, timeout: float | None = None, progress: bool | None = None) -> Dataset:
         """Wait for the job to end and return its dataset.
 
+        Shows the rows written so far, and leaves a summary line (``snapshot 'orders': 2,000 rows, 61.2 kB
+        in 0.3 s``). Interrupted (Ctrl-C, a notebook's stop button), it prints how to get back to the job.
+
         Args:
             timeout: Seconds to wait at most; None waits as long as it takes.
-            progress: Show a progress bar (rows so far); None shows one in a terminal or a notebook.
+            progress: Show progress; None shows it in a notebook or a terminal (``PREVISIO_PROGRESS=0``: not).
 
         Raises:
             JobFailedError: The job failed; the error carries the platform's code and reason.
             JobCancelledError: The job was cancelled.
             JobTimeoutError: ``timeout`` passed first (the job goes on).
         """
-        job = self.client.wait_job(self.id, timeout=timeout, progress=progress, description=self.kind)
-        return Dataset.from_id(job["dataset_id"], self.client)
+        __tracebackhide__ = True
+        with Progress(self.kind, total=self.progress_total, enabled=progress_wanted(progress)) as bar:
+            job = self.client.wait_job(self.id, timeout=timeout, bar=bar)
+            dataset = Dataset.from_id(job["dataset_id"], self.client)
+            bar.description = f"{self.kind} {dataset.name!r}"
+            bar.close(f"{dataset.num_rows:,} rows, {human_bytes(dataset.size_bytes)}")
+        return dataset

@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 
+from . import _display
 from ._default import get_client
 from ._resource import PrevisionIds, parse_datetime
 from .client import Client, format_path
@@ -14,7 +15,7 @@ from .connectors import Connector
 
 
 @attrs.define(eq=False)
-class DataSource(PrevisionIds):
+class DataSource(PrevisionIds, metaclass=_display.Documented):
     """A datasource of a project.
 
     Attributes:
@@ -30,6 +31,9 @@ class DataSource(PrevisionIds):
         options: Type-specific settings.
         created_at: Creation time (UTC).
     """
+
+    __repr__ = _display.resource_repr
+    _repr_html_ = _display.resource_html
 
     id: str
     project_id: str

@@ -16,7 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from . import _display
 from ._default import get_client
+from ._progress import Progress
+from ._progress import wanted as progress_wanted
 from ._resource import PrevisionIds, ident, parse_datetime
 from .client import Client, format_path, new_idempotency_key
 from .connectors import Connector
@@ -67,7 +70,7 @@ def as_write_mode(value: ExporterWriteMode | str) -> ExporterWriteMode:
 
 
 @attrs.define(eq=False)
-class Export(PrevisionIds):
+class Export(PrevisionIds, metaclass=_display.Documented):
     """One export: a dataset (or a file, or a DataFrame) written to an exporter's destination.
 
     Attributes:
@@ -90,6 +93,9 @@ class Export(PrevisionIds):
         started_at: When the platform started it (UTC).
         finished_at: When it ended (UTC), or None while it runs.
     """
+
+    __repr__ = _display.resource_repr
+    _repr_html_ = _display.resource_html
 
     id: str
     project_id: str
@@ -228,12 +234,18 @@ class Export(PrevisionIds):
         """
         return Export.from_dict(self.client.post(format_path("/exports/{}/cancel", self.id)), self.client)
 
-    def wait(self, timeout: float | None = None, progress: bool | None = None) -> Export:
+    def wait(
+        self, timeout: float | None = None, progress: bool | None = None, total: int | None = None
+    ) -> Export:
         """Wait for the export to end and return it, finished.
+
+        Shows the rows written so far and leaves a summary line (``export: 2,000 rows → public.scores in
+        0.4 s``). Interrupted, it prints how to get back to the export.
 
         Args:
             timeout: Seconds to wait at most; None waits as long as it takes.
-            progress: Show a progress bar (rows so far); None shows one in a terminal or a notebook.
+            progress: Show progress; None shows it in a notebook or a terminal (``PREVISIO_PROGRESS=0``: not).
+            total: Rows to write, when known (a bar with an ETA instead of a counter).
 
         Raises:
             JobFailedError: The export failed; ``code`` and ``message`` carry the platform's reason, and the
@@ -241,18 +253,24 @@ class Export(PrevisionIds):
             JobCancelledError: The export was cancelled; the destination was left as it was.
             JobTimeoutError: ``timeout`` passed first (the export goes on).
         """
-        data = self.client.wait_job(
-            self.id,
-            timeout=timeout,
-            progress=progress,
-            description="export",
-            path=format_path("/exports/{}", self.id),
-        )
-        return Export.from_dict(data, self.client)
+        __tracebackhide__ = True
+        with Progress("export", total=total, enabled=progress_wanted(progress)) as bar:
+            data = self.client.wait_job(
+                self.id,
+                timeout=timeout,
+                path=format_path("/exports/{}", self.id),
+                bar=bar,
+                resume=f"pio.Export.from_id({self.id!r})",
+                cancellable=False,
+            )
+            done = Export.from_dict(data, self.client)
+            rows = done.rows if done.rows is not None else done.progress_rows
+            bar.close(f"{rows:,} rows" + (f" → {done.destination}" if done.destination else ""))
+        return done
 
 
 @attrs.define(eq=False)
-class Exporter(PrevisionIds):
+class Exporter(PrevisionIds, metaclass=_display.Documented):
     """An exporter of a project: a destination behind a connector, and a write mode.
 
     Attributes:
@@ -270,6 +288,9 @@ class Exporter(PrevisionIds):
         options: Type-specific settings (files: ``format``).
         created_at: Creation time (UTC).
     """
+
+    __repr__ = _display.resource_repr
+    _repr_html_ = _display.resource_html
 
     id: str
     project_id: str
@@ -369,7 +390,8 @@ class Exporter(PrevisionIds):
         """
         data = self.client.post(format_path("/exporters/{}/exports", self.id), {"dataset_id": ident(dataset)})
         export = Export.from_dict(data, self.client)
-        return export.wait(timeout=timeout, progress=progress) if wait_for_export else export
+        total = getattr(dataset, "num_rows", None)  # known for a Dataset object, not for an id
+        return export.wait(timeout=timeout, progress=progress, total=total) if wait_for_export else export
 
     def export_file(
         self,
@@ -471,6 +493,7 @@ class Exporter(PrevisionIds):
             )
         return Export.from_dict(resp.json(), self.client)
 
+    @_display.returns_list
     def list_exports(self) -> list[Export]:
         """The exports run through this exporter, oldest first."""
         path = format_path("/exporters/{}/exports", self.id)

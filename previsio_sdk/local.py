@@ -19,12 +19,25 @@ from pathlib import Path
 
 import requests
 
-from .errors import ServerUnreachableError
+from .errors import ConfigurationError, ServerUnreachableError
 
 STATE_FILE = "platform.json"
 TOKEN_FILE = "admin.token"
 LOG_FILE = "platform.log"
 START_TIMEOUT = 60.0
+#: Modules the platform cannot start without (the ``platform`` extra); looked up, never imported, here.
+PLATFORM_MODULES = ("fastapi", "uvicorn", "sqlalchemy", "pydantic_settings")
+NO_PLATFORM_MESSAGE = (
+    "No platform URL is set and the local platform is not installed: call pio.init_client(url, token) or set "
+    "PREVISIO_URL (and PREVISIO_TOKEN), or run pip install 'previsio_sdk[platform]' to run one here."
+)
+
+
+def platform_installed() -> bool:
+    """Whether the packages the local platform needs are installed (the ``platform`` extra)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in PLATFORM_MODULES)
 
 
 @contextmanager
@@ -93,8 +106,12 @@ def ensure_local_platform(home: Path, timeout: float = START_TIMEOUT) -> tuple[s
     """Return the URL and token of the local platform of ``home``, starting it if needed.
 
     Raises:
+        ConfigurationError: The platform is not installed (only the SDK is): the message says what to
+            install or set.
         ServerUnreachableError: The platform did not come up in ``timeout`` seconds (its log is quoted).
     """
+    if not platform_installed():
+        raise ConfigurationError(NO_PLATFORM_MESSAGE)
     home.mkdir(parents=True, exist_ok=True, mode=0o700)  # private: the key file and the data live there
     found = running_platform(home)
     if found:
@@ -129,6 +146,7 @@ def ensure_local_platform(home: Path, timeout: float = START_TIMEOUT) -> tuple[s
         while time.monotonic() < deadline:
             found = running_platform(home)
             if found:
+                print(started_message(home, found[0]), file=sys.stderr)
                 return found[0], read_token(home)
             if proc.poll() is not None:
                 break
@@ -137,6 +155,47 @@ def ensure_local_platform(home: Path, timeout: float = START_TIMEOUT) -> tuple[s
             proc.terminate()
         tail = log_path.read_text(errors="replace")[-2000:]
         raise ServerUnreachableError(f"The local platform did not start; last lines of {log_path}:\n{tail}")
+
+
+def idle_timeout(home: Path) -> float | None:
+    """The idle time (seconds) after which the running local platform of ``home`` stops; None: never."""
+    try:
+        value = float(json.loads((home / STATE_FILE).read_text()).get("idle_timeout") or 0)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+    return value or None
+
+
+def _idle_words(seconds: float | None) -> str:
+    if seconds is None:
+        return "it runs until stopped"
+    amount = f"{seconds / 60:g} min" if seconds >= 60 else f"{seconds:g} s"
+    return f"it stops by itself after {amount} without use (PREVISIO_LOCAL_IDLE_TIMEOUT)"
+
+
+def _stop_command(home: Path) -> str:
+    from .config import home_dir
+
+    return "previsio local stop" + ("" if home == home_dir() else f" --home {home}")
+
+
+def started_message(home: Path, url: str) -> str:
+    """What the SDK says once, when it starts the local platform: where, its home, and how it stops."""
+    return (
+        f"previsio: started the local platform at {url} (home {home}, log {home / LOG_FILE}); "
+        f"{_idle_words(idle_timeout(home))}, or stop it with `{_stop_command(home)}`."
+    )
+
+
+def status_message(home: Path) -> str:
+    """``previsio local``: whether the local platform of ``home`` runs, where, and how it stops."""
+    found = running_platform(home)
+    if not found:
+        return f"The local platform is not running (home {home}); the SDK starts it on its first call."
+    return (
+        f"The local platform is running at {found[0]} (pid {found[1]}, home {home}, log {home / LOG_FILE}); "
+        f"{_idle_words(idle_timeout(home))}. Stop it with `{_stop_command(home)}`."
+    )
 
 
 def stop_local_platform(home: Path, timeout: float = 10.0) -> bool:

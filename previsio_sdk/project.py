@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import enum
+import functools
 import os
+import sys
 import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping
@@ -14,13 +17,17 @@ from urllib.parse import urlsplit
 
 import attrs
 
+from . import _display
 from ._default import get_client
+from ._existing import existing_or_raise
+from ._progress import CountingReader, Progress
+from ._progress import wanted as progress_wanted
 from ._resource import PrevisionIds, ident, parse_datetime
 from .client import Client, format_path, new_idempotency_key
 from .connectors import Connector, FileConnector, GCloud, SQLConnector
 from .datasets import Dataset, Job
 from .datasources import DataSource
-from .errors import ConfigurationError, NotFoundError
+from .errors import ConfigurationError, ConflictError, NotFoundError, PrevisioError
 from .exporters import Exporter, ExporterWriteMode, as_write_mode
 from .users import Member, Role, User
 
@@ -97,7 +104,7 @@ def _check_g_cloud(value: GCloud | str | None) -> None:
 
 
 @attrs.define(eq=False)
-class Project(PrevisionIds):
+class Project(PrevisionIds, metaclass=_display.Documented):
     """A project: owns connectors, datasources and datasets.
 
     Attributes:
@@ -107,6 +114,9 @@ class Project(PrevisionIds):
         created_at: Creation time (UTC).
         color: Colour (a :class:`ProjectColor`, or ``#RRGGBB``), when one was chosen.
     """
+
+    __repr__ = _display.resource_repr
+    _repr_html_ = _display.resource_html
 
     id: str
     name: str
@@ -135,6 +145,8 @@ class Project(PrevisionIds):
         description: str | None = None,
         color: ProjectColor | str | None = None,
         client: Client | None = None,
+        *,
+        exist_ok: bool = False,
     ) -> Project:
         """Create a project.
 
@@ -143,16 +155,42 @@ class Project(PrevisionIds):
             description: Free text.
             color: Colour shown for the project: a :class:`ProjectColor`, or ``#RRGGBB``.
             client: Client to use; the default client when None.
+            exist_ok: When you already have a project of that name (and, if ``description`` is given, that
+                description), return it (a re-run cell) instead of raising :class:`ConflictError`.
 
         Raises:
-            ConflictError: You already have a project of that name.
+            ConflictError: You already have a project of that name (with ``exist_ok``: with another
+                description, which the message names).
             ValidationError: The name is empty or too long, or the colour is not ``#RRGGBB``.
         """
         client = get_client(client)
         body: dict[str, Any] = {"name": name, "description": description}
         if color is not None:
             body["color"] = str(getattr(color, "value", color))
-        return cls.from_dict(client.post("/projects", body), client)
+        try:
+            return cls.from_dict(client.post("/projects", body), client)
+        except ConflictError as exc:
+            if not exist_ok:
+                raise
+            build = functools.partial(cls.from_dict, client=client)
+            return existing_or_raise(client, "/projects", "Project", body, ("description",), build, exc)
+
+    @classmethod
+    def from_name(cls, name: str, client: Client | None = None) -> Project:
+        """Your project named ``name``.
+
+        Raises:
+            NotFoundError: You have no project of that name (the message suggests close names).
+        """
+        client = get_client(client)
+        names = []
+        for data in client.iter_pages("/projects"):
+            if data["name"] == name:
+                return cls.from_dict(data, client)
+            names.append(data["name"])
+        close = difflib.get_close_matches(name, names, n=3)
+        hint = f" Did you mean {', '.join(repr(n) for n in close)}?" if close else ""
+        raise NotFoundError(f"You have no project named {name!r}.{hint}", status=404, code="not_found")
 
     @classmethod
     def from_id(cls, project_id: str, client: Client | None = None) -> Project:
@@ -165,6 +203,7 @@ class Project(PrevisionIds):
         return cls.from_dict(client.get(format_path("/projects/{}", project_id)), client)
 
     @classmethod
+    @_display.returns_list
     def list(cls, all: bool = True, client: Client | None = None) -> list[Project]:
         """Every project visible to this token, oldest first.
 
@@ -176,18 +215,6 @@ class Project(PrevisionIds):
             all, client = True, all
         client = get_client(client)
         return [cls.from_dict(p, client) for p in client.list_items("/projects", all=all)]
-
-    @classmethod
-    def from_name(cls, name: str, client: Client | None = None) -> Project:
-        """The project of that name among those visible to this token.
-
-        Raises:
-            NotFoundError: No visible project has that name.
-        """
-        for project in cls.list(client=client):
-            if project.name == name:
-                return project
-        raise NotFoundError(f"No project named {name!r}.", code="not_found")
 
     def info(self) -> dict[str, Any]:
         """The project described as previsionio's ``project.info()``: a dict of its fields and members.
@@ -339,6 +366,7 @@ class Project(PrevisionIds):
         body = {"user": user if isinstance(user, str) else user.id, "role": role}
         return Member.from_dict(self.client.post(format_path("/projects/{}/members", self.id), body))
 
+    @_display.returns_list
     def list_members(self) -> list[Member]:
         """The project's members and their roles."""
         path = format_path("/projects/{}/members", self.id)
@@ -354,8 +382,16 @@ class Project(PrevisionIds):
         self.client.delete(format_path("/projects/{}/members/{}", self.id, ref))
 
     # -- connectors ------------------------------------------------------------------------------------------
-    def _create_connector(self, body: dict[str, Any]) -> Connector:
-        data = self.client.post(format_path("/projects/{}/connectors", self.id), body)
+    def _create_connector(self, body: dict[str, Any], exist_ok: bool = False) -> Connector:
+        path = format_path("/projects/{}/connectors", self.id)
+        try:
+            data = self.client.post(path, body)
+        except ConflictError as exc:
+            if not exist_ok:
+                raise
+            keys = ("type", "driver", "host", "port", "username", "password", "database", "options")
+            build = functools.partial(Connector.from_dict, client=self.client)
+            return existing_or_raise(self.client, path, "Connector", body, keys, build, exc)
         return Connector.from_dict(data, self.client)
 
     def create_sql_connector(
@@ -367,6 +403,8 @@ class Project(PrevisionIds):
         password: str = "",
         driver: str | None = None,
         database: str | None = None,
+        *,
+        exist_ok: bool = False,
     ) -> SQLConnector:
         """Create a connector to an SQL database.
 
@@ -380,6 +418,8 @@ class Project(PrevisionIds):
             driver: ``postgresql``, ``mysql`` (also for MariaDB) or ``sqlite``; overrides the detection.
             database: Default database; for SQLite, the path of the database file on the platform's machine
                 (a relative path is made absolute when the platform is the local one).
+            exist_ok: When the name is taken by one with the same settings, return that one (a re-run
+                cell) instead of raising :class:`ConflictError`; other settings still raise, naming them.
 
         Returns:
             The new connector; nothing is contacted yet (call :meth:`~Connector.test`), unless the driver had
@@ -407,13 +447,14 @@ class Project(PrevisionIds):
                 "username": username or None,
                 "password": password or None,
                 "database": database,
-            }
+            },
+            exist_ok,
         )
         assert isinstance(connector, SQLConnector)
         return connector
 
-    def _create_file_connector(self, body: dict[str, Any]) -> FileConnector:
-        connector = self._create_connector(body)
+    def _create_file_connector(self, body: dict[str, Any], exist_ok: bool = False) -> FileConnector:
+        connector = self._create_connector(body, exist_ok)
         assert isinstance(connector, FileConnector)
         return connector
 
@@ -426,6 +467,8 @@ class Project(PrevisionIds):
         password: str = "",
         root: str | None = None,
         tls: bool = False,
+        *,
+        exist_ok: bool = False,
     ) -> FileConnector:
         """Create a connector to an FTP server.
 
@@ -437,6 +480,8 @@ class Project(PrevisionIds):
             password: Password; stored encrypted by the platform, never returned.
             root: Directory datasource paths are relative to; the login directory when None.
             tls: Use explicit FTPS (``AUTH TLS``).
+            exist_ok: When the name is taken by one with the same settings, return that one (a re-run
+                cell) instead of raising :class:`ConflictError`; other settings still raise, naming them.
 
         Returns:
             The new connector (nothing is contacted yet: call :meth:`~Connector.test`).
@@ -457,7 +502,8 @@ class Project(PrevisionIds):
                 "username": username or None,
                 "password": password or None,
                 "options": options,
-            }
+            },
+            exist_ok,
         )
 
     def create_sftp_connector(
@@ -471,6 +517,8 @@ class Project(PrevisionIds):
         passphrase: str | None = None,
         root: str | None = None,
         host_key: str | None = None,
+        *,
+        exist_ok: bool = False,
     ) -> FileConnector:
         """Create a connector to an SFTP server, with a password or a private key.
 
@@ -486,6 +534,8 @@ class Project(PrevisionIds):
             root: Directory datasource paths are relative to; the login directory when None.
             host_key: The server's public host key (``ssh-ed25519 AAAA...``); when given, a server presenting
                 another key is refused before any credential is sent.
+            exist_ok: When the name is taken by one with the same settings, return that one (a re-run
+                cell) instead of raising :class:`ConflictError`; other settings still raise, naming them.
 
         Raises:
             ConfigurationError: Neither a password nor a private key was given, or the key file is unreadable.
@@ -507,7 +557,8 @@ class Project(PrevisionIds):
                 "password": password or None,
                 "secrets": secrets,
                 "options": options,
-            }
+            },
+            exist_ok,
         )
 
     def create_s3_connector(
@@ -519,6 +570,8 @@ class Project(PrevisionIds):
         region: str | None = None,
         port: int | None = None,
         bucket: str | None = None,
+        *,
+        exist_ok: bool = False,
     ) -> FileConnector:
         """Create a connector to Amazon S3 or an S3-compatible object store.
 
@@ -530,6 +583,8 @@ class Project(PrevisionIds):
             region: Region name, such as ``eu-west-3``.
             port: Port of the endpoint, when not in ``host``.
             bucket: Default bucket of datasources and listings that name none.
+            exist_ok: When the name is taken by one with the same settings, return that one (a re-run
+                cell) instead of raising :class:`ConflictError`; other settings still raise, naming them.
 
         Raises:
             ConflictError: The project already has a connector of that name.
@@ -545,7 +600,8 @@ class Project(PrevisionIds):
                 "username": username or None,
                 "password": password or None,
                 "options": options,
-            }
+            },
+            exist_ok,
         )
 
     def create_gcp_connector(
@@ -587,7 +643,9 @@ class Project(PrevisionIds):
             }
         )
 
-    def create_local_connector(self, name: str, root: str | os.PathLike[str]) -> FileConnector:
+    def create_local_connector(
+        self, name: str, root: str | os.PathLike[str], *, exist_ok: bool = False
+    ) -> FileConnector:
         """Create a connector to a directory of the platform's own machine.
 
         The platform's operator decides which directories may be used (``PREVISIO_LOCAL_ROOTS``); paths never
@@ -597,6 +655,8 @@ class Project(PrevisionIds):
             name: Connector name, unique in the project.
             root: Absolute path of the directory on the platform's machine (a relative path is made absolute
                 when the platform is the local one).
+            exist_ok: When the name is taken by one with the same settings, return that one (a re-run
+                cell) instead of raising :class:`ConflictError`; other settings still raise, naming them.
 
         Raises:
             ConflictError: The project already has a connector of that name.
@@ -605,7 +665,8 @@ class Project(PrevisionIds):
         root = os.fspath(root)
         if self.client.is_local and not os.path.isabs(root):
             root = os.path.abspath(root)
-        return self._create_file_connector({"name": name, "type": "local", "options": {"root": root}})
+        body = {"name": name, "type": "local", "options": {"root": root}}
+        return self._create_file_connector(body, exist_ok)
 
     def create_http_connector(
         self,
@@ -614,6 +675,8 @@ class Project(PrevisionIds):
         username: str | None = None,
         password: str | None = None,
         token: str | None = None,
+        *,
+        exist_ok: bool = False,
     ) -> FileConnector:
         """Create a connector to files served over HTTP(S).
 
@@ -623,6 +686,8 @@ class Project(PrevisionIds):
             username: User name for basic authentication.
             password: Password for basic authentication; stored encrypted.
             token: Bearer token sent as ``Authorization: Bearer ...``; stored encrypted.
+            exist_ok: When the name is taken by one with the same settings, return that one (a re-run
+                cell) instead of raising :class:`ConflictError`; other settings still raise, naming them.
 
         Raises:
             ConflictError: The project already has a connector of that name.
@@ -636,7 +701,8 @@ class Project(PrevisionIds):
                 "username": username or None,
                 "password": password or None,
                 "secrets": {"token": token} if token else {},
-            }
+            },
+            exist_ok,
         )
 
     def create_connector(
@@ -651,6 +717,8 @@ class Project(PrevisionIds):
         driver: str | None = None,
         options: dict[str, Any] | None = None,
         secrets: dict[str, str] | None = None,
+        *,
+        exist_ok: bool = False,
     ) -> Connector:
         """Create a connector of any type the platform knows, including types added by driver packages.
 
@@ -668,6 +736,8 @@ class Project(PrevisionIds):
             driver: Variant of the type (``postgresql`` for ``sql``).
             options: Type-specific settings.
             secrets: Other secrets (tokens, keys), stored encrypted like the password.
+            exist_ok: When the name is taken by one with the same settings, return that one (a re-run
+                cell) instead of raising :class:`ConflictError`; other settings still raise, naming them.
 
         Raises:
             ConflictError: The project already has a connector of that name.
@@ -685,8 +755,9 @@ class Project(PrevisionIds):
             "options": options or {},
             "secrets": secrets or {},
         }
-        return self._create_connector(body)
+        return self._create_connector(body, exist_ok)
 
+    @_display.returns_list
     def list_connectors(self, all: bool = True) -> list[Connector]:
         """The project's connectors, oldest first (``all=False``: the first page only)."""
         return Connector.list(self.id, all=all, client=self.client)
@@ -748,6 +819,8 @@ class Project(PrevisionIds):
         encoding: str | None = None,
         header: bool | None = None,
         decimal: str | None = None,
+        *,
+        exist_ok: bool = False,
     ) -> DataSource:
         """Create a datasource: one resource behind a connector.
 
@@ -776,6 +849,8 @@ class Project(PrevisionIds):
             encoding: Text encoding of a CSV file (``utf-8``, ``latin-1``, ``cp1252``...).
             header: Whether the first CSV line holds the column names.
             decimal: Decimal mark of CSV numbers: ``"."`` or ``","``.
+            exist_ok: When the name is taken by one with the same settings, return that one (a re-run
+                cell) instead of raising :class:`ConflictError`; other settings still raise, naming them.
 
         Raises:
             ValidationError: The definition does not fit the connector, or (``check``) the source does not
@@ -807,13 +882,23 @@ class Project(PrevisionIds):
         }
         if reading:
             body["options"] = reading
-        data = self.client.post(format_path("/projects/{}/datasources", self.id), body)
+        list_path = format_path("/projects/{}/datasources", self.id)
+        try:
+            data = self.client.post(list_path, body)
+        except ConflictError as exc:
+            if not exist_ok:
+                raise
+            keys = ("connector_id", "database", "table", "request", "path", "bucket", "options")
+            build = functools.partial(DataSource.from_dict, client=self.client)
+            return existing_or_raise(self.client, list_path, "Datasource", body, keys, build, exc)
         return DataSource.from_dict(data, self.client)
 
+    @_display.returns_list
     def list_datasource(self, all: bool = True) -> list[DataSource]:
         """The project's datasources, oldest first (Prevision's name; ``all=False``: the first page only)."""
         return DataSource.list(self.id, all=all, client=self.client)
 
+    @_display.returns_list
     def list_datasources(self, all: bool = True) -> list[DataSource]:
         """The project's datasources, oldest first (same as :meth:`list_datasource`)."""
         return self.list_datasource(all=all)
@@ -881,7 +966,9 @@ class Project(PrevisionIds):
         Raises:
             ConfigurationError: Not exactly one source was given, the file's format is unknown, a zip
                 archive does not hold exactly one data file, or ``origin`` is not one of previsionio's.
-            ConflictError: The project already has a dataset (or a snapshot in progress) of that name.
+            ConflictError: The project already has a dataset (or a snapshot of another datasource in progress)
+                of that name. A snapshot of the same datasource in progress is waited for instead (a re-run
+                cell re-attaches to it).
             JobFailedError: The snapshot failed; ``code`` and ``message`` say why, and no dataset was kept.
             JobTimeoutError: ``timeout`` passed first.
         """
@@ -892,9 +979,20 @@ class Project(PrevisionIds):
             raise ConfigurationError(f"Invalid origin {origin!r}; use one of {', '.join(DATASET_ORIGINS)}.")
         if datasource is not None:
             body = {"name": name, "datasource_id": ident(datasource)}
-            job = Job.from_dict(
-                self.client.post(format_path("/projects/{}/datasets", self.id), body), self.client
-            )
+            try:
+                data = self.client.post(format_path("/projects/{}/datasets", self.id), body)
+                job = Job.from_dict(data, self.client)
+            except ConflictError as exc:
+                job = self._running_snapshot(exc, ident(datasource))
+                if job is None:
+                    raise
+                print(
+                    f"A snapshot of this datasource into {name!r} is already running: waiting for it "
+                    f"(pio.Job.from_id({job.id!r})).",
+                    file=sys.stderr,
+                )
+            if wait and progress_wanted(progress):
+                job.progress_total = self._estimate_rows(ident(datasource))
         elif file_name is not None:
             path = Path(file_name)
             fmt = _UPLOAD_FORMATS.get(path.suffix.lower())
@@ -908,31 +1006,55 @@ class Project(PrevisionIds):
                 raise ConfigurationError(
                     f"Cannot tell the format of {str(path)!r}: use a .csv, .parquet or .zip file."
                 )
-            job = self._upload(name, path, fmt, path.name)
+            job = self._upload(name, path, fmt, path.name, progress=progress)
         else:
-            job = self._upload_dataframe(name, dataframe)
+            job = self._upload_dataframe(name, dataframe, progress=progress)
         if not wait:
             return job
         return job.wait(timeout=timeout, progress=progress)
 
+    def _running_snapshot(self, conflict: ConflictError, datasource_id: str) -> Job | None:
+        """The running snapshot of ``datasource_id`` that took the name, if that is what ``conflict`` is."""
+        details = conflict.details if isinstance(conflict.details, dict) else {}
+        if details.get("job_id") and details.get("datasource_id") == datasource_id:
+            return Job.from_id(details["job_id"], self.client)
+        return None
+
+    def _estimate_rows(self, datasource_id: str) -> int | None:
+        """The rows a snapshot of the datasource will read, from the source's statistics, if it can tell."""
+        try:
+            return self.client.get(format_path("/datasources/{}/estimate", datasource_id)).get("rows")
+        except PrevisioError:  # a platform without estimates, or a source that cannot be asked now
+            return None
+
     def _upload(
-        self, name: str, path: Path, fmt: str, original_name: str, datasource_id: str | None = None
+        self,
+        name: str,
+        path: Path,
+        fmt: str,
+        original_name: str,
+        datasource_id: str | None = None,
+        progress: bool | None = None,
     ) -> Job:
         params = {"name": name, "format": fmt, "file_name": original_name}
         if datasource_id is not None:  # a restored or migrated dataset keeps its lineage
             params["datasource_id"] = datasource_id
-        with open(path, "rb") as fh:
+        size = path.stat().st_size
+        with (
+            open(path, "rb") as fh,
+            Progress(f"upload {name!r}", size, unit="bytes", enabled=progress_wanted(progress)) as bar,
+        ):
             resp = self.client.request(
                 "POST",
                 format_path("/projects/{}/datasets/upload", self.id),
                 params=params,
-                data=fh,
+                data=CountingReader(fh, bar),
                 headers={"Content-Type": "application/octet-stream"},
                 idempotency_key=new_idempotency_key(),  # sent again from the start if the connection drops
             )
         return Job.from_dict(resp.json(), self.client)
 
-    def _upload_dataframe(self, name: str, dataframe: pd.DataFrame) -> Job:
+    def _upload_dataframe(self, name: str, dataframe: pd.DataFrame, progress: bool | None = None) -> Job:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -940,8 +1062,9 @@ class Project(PrevisionIds):
         with tempfile.TemporaryDirectory(prefix="previsio-") as tmp:
             path = Path(tmp) / "dataframe.parquet"
             pq.write_table(table, path)
-            return self._upload(name, path, "parquet", "dataframe.parquet")
+            return self._upload(name, path, "parquet", "dataframe.parquet", progress=progress)
 
+    @_display.returns_list
     def list_datasets(self, all: bool = True) -> list[Dataset]:
         """The project's complete datasets, oldest first (snapshots in progress are not listed).
 
@@ -964,6 +1087,8 @@ class Project(PrevisionIds):
         write_mode: ExporterWriteMode | str = ExporterWriteMode.safe,
         key: str | list[str] | None = None,
         format: str | None = None,
+        *,
+        exist_ok: bool = False,
     ) -> Exporter:
         """Create an exporter: where (a table, or a file path) and how datasets are written back.
 
@@ -986,6 +1111,8 @@ class Project(PrevisionIds):
             write_mode: What an export does with what the destination holds (:class:`ExporterWriteMode`).
             key: The columns identifying a row, for ``upsert`` (a name or a list of names).
             format: ``csv``, ``tsv`` or ``parquet``, when the path's extension does not tell.
+            exist_ok: When the name is taken by one with the same settings, return that one (a re-run
+                cell) instead of raising :class:`ConflictError`; other settings still raise, naming them.
 
         Raises:
             ConfigurationError: ``write_mode`` names no write mode, or ``g_cloud`` is BigQuery.
@@ -1008,13 +1135,25 @@ class Project(PrevisionIds):
         }
         if format is not None:
             body["options"] = {"format": format}
-        data = self.client.post(format_path("/projects/{}/exporters", self.id), body)
+        list_path = format_path("/projects/{}/exporters", self.id)
+        try:
+            data = self.client.post(list_path, body)
+        except ConflictError as exc:
+            if not exist_ok:
+                raise
+            keys = ("connector_id", "description", "database", "table", "path", "bucket", "write_mode", "key")
+            build = functools.partial(Exporter.from_dict, client=self.client)
+            return existing_or_raise(
+                self.client, list_path, "Exporter", body, keys + ("options",), build, exc
+            )
         return Exporter.from_dict(data, self.client)
 
+    @_display.returns_list
     def list_exporter(self, all: bool = True) -> list[Exporter]:
         """The project's exporters, oldest first (the Prevision name; ``all=False``: the first page only)."""
         return Exporter.list(self.id, all=all, client=self.client)
 
+    @_display.returns_list
     def list_exporters(self, all: bool = True) -> list[Exporter]:
         """The project's exporters, oldest first (same as :meth:`list_exporter`)."""
         return self.list_exporter(all=all)

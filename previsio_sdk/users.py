@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import attrs
 
+from . import _display
 from ._default import get_client
 from ._resource import parse_datetime
 from .client import Client, format_path
@@ -22,7 +23,7 @@ manages the members and the project itself."""
 
 
 @attrs.define(frozen=True)
-class Token:
+class Token(metaclass=_display.Documented):
     """An API token of a user.
 
     Attributes:
@@ -34,6 +35,9 @@ class Token:
         value: The token itself: set only on the object :meth:`User.create_token` returns, since the platform
             keeps a digest of it only. Never shown in a repr.
     """
+
+    __repr__ = _display.resource_repr
+    _repr_html_ = _display.resource_html
 
     id: str
     user_id: str
@@ -66,7 +70,7 @@ class Token:
 
 
 @attrs.define(eq=False)
-class User:
+class User(metaclass=_display.Documented):
     """A user of the platform.
 
     Attributes:
@@ -75,6 +79,9 @@ class User:
         is_admin: Whether the user administers users and tokens.
         created_at: Creation time (UTC).
     """
+
+    __repr__ = _display.resource_repr
+    _repr_html_ = _display.resource_html
 
     id: str
     name: str
@@ -105,6 +112,7 @@ class User:
         return cls.from_dict(client.post("/users", {"name": name, "is_admin": admin}), client)
 
     @classmethod
+    @_display.returns_list
     def list(cls, client: Client | None = None) -> list[User]:
         """Every user, oldest first (administrators only)."""
         client = get_client(client)
@@ -123,6 +131,7 @@ class User:
         data = client.post(format_path("/users/{}/tokens", self.id), {"expires_in_days": expires_in_days})
         return Token.from_dict(data, client)
 
+    @_display.returns_list
     def list_tokens(self) -> list[Token]:
         """This user's tokens, without their values (administrators only)."""
         client = get_client(self._client)
@@ -131,7 +140,7 @@ class User:
 
 
 @attrs.define(frozen=True)
-class Member:
+class Member(metaclass=_display.Documented):
     """A user's role in a project.
 
     Attributes:
@@ -139,6 +148,9 @@ class Member:
         user_name: Name of the user.
         role: ``viewer``, ``editor`` or ``owner``.
     """
+
+    __repr__ = _display.resource_repr
+    _repr_html_ = _display.resource_html
 
     user_id: str
     user_name: str

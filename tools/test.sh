@@ -25,8 +25,10 @@ command -v mariadb >/dev/null || apt_install mariadb-client
 
 log "Python virtualenv"
 if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
-.venv/bin/python -m pip install -q --upgrade pip setuptools wheel 2>&1 | grep -v '^WARNING: Location' || true
-.venv/bin/python -m pip install -q -e ".[test,docs]" 2>&1 | grep -v '^WARNING: Location' || true
+# The venv's own pip (the one `python3 -m venv` ships) resolves at once with the pinned versions of
+# constraints.txt (regenerate it with tools/lock.sh after changing dependencies).
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[platform,test,docs]" 2>&1 \
+  | grep -v '^WARNING: Location' || true
 .venv/bin/python -c "import previsio_sdk, fastapi, pyarrow, psycopg, pymysql, pytest, responses, sphinx, ruff"
 
 log "PostgreSQL"

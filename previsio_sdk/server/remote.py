@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: The driver operations an API request may call remotely.
-RemoteOp = Literal["test", "list_databases", "list_tables", "list_files", "check_source"]
+RemoteOp = Literal["test", "list_databases", "list_tables", "list_files", "check_source", "estimate_rows"]
 
 
 class RemoteTimeout(PlatformError):

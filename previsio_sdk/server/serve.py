@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+from sqlalchemy import func, select
 
 from .app import create_app
 from .auth import ADMIN_TOKEN_FILE
 from .core import Platform
 from .logs import harden_logging
+from .models import Export, Job
 from .settings import SettingsError, load_settings, redact_configuration
 
 #: Written by a platform started with ``local=True``: how the SDK finds and reuses it.
@@ -34,6 +38,51 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
+
+
+class IdleStop:
+    """Stops the local platform after ``seconds`` without a request and without a running job.
+
+    Wraps the ASGI app to note each request's time, and watches from a task of the server's own event loop
+    (no thread: a thread and its malloc arena would cost the platform address space it may be capped to).
+    Once idle, it asks the server to exit: a clean shutdown, the state file removed; the SDK starts a new
+    platform when needed.
+    """
+
+    def __init__(self, app: Any, platform: Platform, seconds: float, every: float = 5.0) -> None:
+        self.app, self.platform, self.seconds = app, platform, seconds
+        self.every = min(every, seconds)
+        self.last = time.monotonic()
+        self.server: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self._task is None:  # the first call (the lifespan startup) starts the watch
+            self._task = asyncio.get_running_loop().create_task(self.watch())
+        if scope["type"] == "http":
+            self.last = time.monotonic()
+        await self.app(scope, receive, send)
+
+    def busy(self) -> bool:
+        """Whether a job or an export is pending or running."""
+        active = ("pending", "running", "cancelling")
+        with self.platform.db.session() as s:
+            jobs = s.scalar(select(func.count()).select_from(Job).where(Job.status.in_(active)))
+            exports = s.scalar(select(func.count()).select_from(Export).where(Export.status.in_(active)))
+        return bool(jobs or exports)
+
+    async def watch(self) -> None:
+        """Set ``server.should_exit`` once idle for ``seconds``."""
+        while self.server is None or not self.server.should_exit:
+            await asyncio.sleep(self.every)
+            if time.monotonic() - self.last < self.seconds:
+                continue
+            if self.busy():  # one indexed count, every few seconds: fine on the event loop
+                self.last = time.monotonic()
+                continue
+            logging.getLogger(__name__).info("no request for %s s: the local platform stops", self.seconds)
+            self.server.should_exit = True
+            return
 
 
 def serve(
@@ -83,13 +132,19 @@ def serve(
     state_path = settings.home / LOCAL_STATE_FILE
     if local:
         tmp = state_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+        idle = settings.local_idle_timeout
+        tmp.write_text(json.dumps({"url": url, "pid": os.getpid(), "idle_timeout": idle}))
         os.replace(tmp, state_path)
     print(f"previsio platform listening on {url} (home {settings.home})", flush=True)
-    app = create_app(settings, platform)
+    app: Any = create_app(settings, platform)
+    idle_stop = None
+    if local and settings.local_idle_timeout > 0:
+        app = idle_stop = IdleStop(app, platform, settings.local_idle_timeout)
     config = uvicorn.Config(app, log_level=log_level, access_log=True, timeout_keep_alive=30)
     harden_logging()  # after uvicorn set up its handlers: they get the redacting filter too
     server = uvicorn.Server(config)
+    if idle_stop is not None:
+        idle_stop.server = server
     try:
         server.run(sockets=[sock])
     finally:

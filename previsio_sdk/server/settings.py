@@ -98,6 +98,9 @@ class Settings(BaseSettings):
             platform unless this variable is set.
         allowed_networks: Networks connectors may reach even so, as CIDRs in a JSON list:
             ``PREVISIO_ALLOWED_NETWORKS='["10.1.0.0/16", "fd00:1::/64"]'``.
+        local_idle_timeout: Seconds without a request (and without a running job) after which the embedded
+            local platform stops by itself; the SDK starts it again on the next call. 0 never stops it.
+            Not used by ``previsio serve``.
     """
 
     model_config = SettingsConfigDict(env_prefix="PREVISIO_", extra="ignore")
@@ -146,6 +149,8 @@ class Settings(BaseSettings):
         from .netguard import parse_networks
 
         return [str(n) for n in parse_networks(value)]
+
+    local_idle_timeout: float = Field(default=3600.0, ge=0)
 
     @property
     def datasets_dir(self) -> Path:

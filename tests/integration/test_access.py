@@ -40,7 +40,9 @@ NOT_PROJECT_SCOPED = {
 ADMIN_PATHS = re.compile(r"^/api/v1/(users|tokens|metrics)(/|$)")
 
 #: Reads that use a connector's stored credentials against its remote system: editors only.
-EDITOR_READS = re.compile(r"^/api/v1/connectors/\{connector_id\}/(databases|tables|files)$")
+EDITOR_READS = re.compile(
+    r"^/api/v1/(connectors/\{connector_id\}/(databases|tables|files)|datasources/\{datasource_id\}/estimate)$"
+)
 #: What only an owner may do.
 OWNER_OPERATIONS = {
     ("PATCH", "/api/v1/projects/{project_id}"),
@@ -74,6 +76,7 @@ REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
         "json": {"name": "new", "connector_id": "<connector_id>", "table": "out", "write_mode": "replace"}
     },
     ("POST", "/api/v1/exporters/{exporter_id}/exports"): {"json": {"dataset_id": "<dataset_id>"}},
+    ("POST", "/api/v1/jobs/{job_id}/cancel"): {},
     ("POST", "/api/v1/exporters/{exporter_id}/exports/upload"): {
         "params": {"format": "csv"},
         "data": b"a\n1\n",

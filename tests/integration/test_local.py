@@ -89,7 +89,7 @@ def test_client_without_url_starts_a_local_platform_shared_by_processes(local_ho
     assert running_platform(local_home) is None
     assert not _pid_alive(state["pid"])
     status = run_previsio("local", "status", "--home", str(local_home), env=env)
-    assert status.returncode == 0 and status.stdout.startswith("not running")
+    assert status.returncode == 0 and status.stdout.startswith("The local platform is not running")
 
 
 def test_local_status_and_stop_report_a_running_platform(local_home, tmp_path, monkeypatch):
@@ -101,13 +101,42 @@ def test_local_status_and_stop_report_a_running_platform(local_home, tmp_path, m
     status = run_previsio("local", "status", "--home", str(local_home), env=env)
     url, pid = running_platform(local_home)  # type: ignore[misc]
     assert status.returncode == 0
-    assert status.stdout.startswith(f"running at {url} (pid {pid})")
+    assert status.stdout.startswith(f"The local platform is running at {url} (pid {pid}, home {local_home}")
     started = time.monotonic()
     assert run_previsio("local", "stop", "--home", str(local_home), env=env).stdout.strip() == "stopped"
     assert time.monotonic() - started < 8  # not the 10 s SIGKILL fallback: an exited platform is gone
     assert not _pid_alive(pid)
     again = run_previsio("local", "stop", "--home", str(local_home), env=env)
     assert again.returncode == 0 and again.stdout.strip() == "no local platform is running"
+
+
+def test_the_first_call_says_once_that_it_started_the_platform(local_home, tmp_path):
+    """The process that starts the local platform says so on stderr (URL, home, how to stop); the next not."""
+    env = local_env(local_home, tmp_path)
+    code = [sys.executable, "-c", "import previsio_sdk as pio; print(pio.Client().url)"]
+    first = subprocess.run(code, capture_output=True, text=True, env=env, timeout=120)
+    second = subprocess.run(code, capture_output=True, text=True, env=env, timeout=120)
+    url = first.stdout.strip()
+    assert f"previsio: started the local platform at {url} (home {local_home}" in first.stderr
+    assert "it stops by itself after 60 min without use" in first.stderr
+    assert "`previsio local stop`" in first.stderr  # PREVISIO_HOME is this home: no --home needed
+    assert second.stdout.strip() == url and "started" not in second.stderr
+    status = run_previsio("local", "--home", str(local_home), env=env)  # no action: the status
+    assert status.returncode == 0 and status.stdout.startswith(f"The local platform is running at {url}")
+
+
+def test_the_local_platform_stops_by_itself_when_idle(local_home, tmp_path):
+    """With PREVISIO_LOCAL_IDLE_TIMEOUT=2 the local platform exits about 2 s after its last request."""
+    env = local_env(local_home, tmp_path)
+    env["PREVISIO_LOCAL_IDLE_TIMEOUT"] = "2"
+    run_python("import json, previsio_sdk as pio; pio.Client(); print(json.dumps({}))", env)
+    found = running_platform(local_home)
+    assert found is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _pid_alive(found[1]):
+        time.sleep(0.2)
+    assert not _pid_alive(found[1]), "the idle local platform did not stop"
+    assert running_platform(local_home) is None and not (local_home / "platform.json").exists()
 
 
 def test_stopping_the_local_platform_from_the_process_that_started_it_is_quick(local_home, monkeypatch):

@@ -107,17 +107,20 @@ def test_same_names_in_two_projects_are_independent(
 def test_dataset_name_is_taken_while_its_snapshot_runs(
     project: pio.Project, pg_connector: pio.SQLConnector
 ) -> None:
-    """A snapshot under the name of one still running is a ConflictError saying a snapshot is in progress."""
+    """The name of a snapshot still running: for another datasource, a ConflictError saying a snapshot is in
+    progress; for the same datasource, its job (a re-run cell re-attaches instead of failing)."""
     source = project.create_datasource(
         pg_connector,
         "series",
         request="SELECT g AS id, md5(g::text) AS label FROM generate_series(1, 2000000) g",
     )
+    other = project.create_datasource(pg_connector, "other", request="SELECT 1 AS id")
     job = project.create_dataset("series", datasource=source, wait=False)
     try:
         with pytest.raises(pio.ConflictError) as info:
-            project.create_dataset("series", datasource=source, wait=False)
+            project.create_dataset("series", datasource=other, wait=False)
         assert "in progress" in info.value.message and "'series'" in info.value.message
+        assert project.create_dataset("series", datasource=source, wait=False).id == job.id
     finally:
         dataset = job.wait(timeout=120)
     assert dataset.num_rows == 2_000_000

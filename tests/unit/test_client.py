@@ -257,9 +257,13 @@ class FakeBar:
 
     def __init__(self, **kwargs: object) -> None:
         self.kwargs = kwargs
+        self.total = kwargs.get("total")
         self.n = 0
         self.closed = False
         FakeBar.instances.append(self)
+
+    def refresh(self) -> None:
+        pass
 
     def update(self, k: int) -> None:
         self.n += k
@@ -273,7 +277,7 @@ class TestWaitJob:
     def _fast(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr("previsio_sdk.client.time.sleep", lambda s: None)
         FakeBar.instances = []
-        monkeypatch.setattr("tqdm.auto.tqdm", FakeBar)
+        monkeypatch.setattr("tqdm.tqdm", FakeBar)
 
     def test_polls_until_the_job_succeeds(self, client: pio.Client, api: MockApi) -> None:
         """The job is fetched until its status is ``succeeded``, and its last description is returned."""

@@ -172,10 +172,9 @@ class TestSecrets:
         assert connector.has_password is True
 
     def test_repr_is_readable_and_hides_the_client(self, connector: pio.SQLConnector) -> None:
-        """repr names the class and the connector's fields, without the client."""
+        """repr is one line: class, name, address and whether a password is set, without the client."""
         text = repr(connector)
-        assert text.startswith("SQLConnector(id='c1', project_id='p1', name='warehouse', type='sql'")
-        assert "has_password=True" in text
+        assert text == "<SQLConnector 'warehouse' postgresql://me@db.example.com:5432/sales, password set>"
         assert "client" not in text.lower()
 
 

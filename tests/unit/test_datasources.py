@@ -163,7 +163,7 @@ class TestDelete:
 
 
 def test_repr_is_readable_and_hides_the_client(client: pio.Client) -> None:
-    """repr of a datasource shows its fields and not its client."""
+    """repr of a datasource is one line, its name and what it reads, and does not show its client."""
     text = repr(pio.DataSource.from_dict(datasource_payload(), client))
-    assert text.startswith("DataSource(id='s1', project_id='p1', connector_id='c1', name='orders'")
+    assert text == "<DataSource 'orders' table sales.orders>"
     assert "client" not in text.lower()

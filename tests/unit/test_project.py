@@ -96,7 +96,7 @@ class TestProject:
         assert api.requests[0].path_url == "/api/v1/projects/a%2Fb"
 
     def test_repr_is_readable_and_hides_the_client(self, client: pio.Client) -> None:
-        """repr of a project shows its fields and neither the client nor the token."""
+        """repr of a project is one line (name, time) and shows neither the client nor the token."""
         text = repr(pio.Project.from_dict(project_payload(), client))
-        assert text.startswith("Project(id='p1', name='churn'")
+        assert text.startswith("<Project 'churn'")
         assert "client" not in text.lower() and TOKEN not in text

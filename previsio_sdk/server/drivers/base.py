@@ -343,6 +343,13 @@ class Driver(abc.ABC):
         """List the files under ``path``."""
         raise Unsupported(f"{self.type_name} connectors have no files to list.")
 
+    def estimate_rows(self, spec: SourceSpec) -> int | None:
+        """How many rows the source holds, when the system can tell cheaply (catalog statistics); else None.
+
+        An estimate for a progress bar only: never exact, never a full scan, never an error.
+        """
+        return None
+
     @abc.abstractmethod
     @contextmanager
     def open_reader(self, spec: SourceSpec, batch_rows: int) -> Iterator[pa.RecordBatchReader]:

@@ -106,6 +106,10 @@ class Dialect:
         """Arrow type (None: infer) and value converter for each column of a DB-API cursor."""
         return [(None, None) for _ in cursor.description]
 
+    def estimate_rows(self, conn: Connection, schema: str | None, table: str) -> int | None:
+        """The table's row count from the catalog statistics (None when the catalog has none)."""
+        return None
+
     def classify(self, exc: DBAPIError) -> type[DriverError]:
         """Map a DB-API error to the driver error class a caller should see."""
         return ReadFailed
@@ -208,10 +212,17 @@ class PostgresDialect(Dialect):
                 out.append(self._OIDS.get(col.type_code, (None, None)))
         return out
 
+    def estimate_rows(self, conn: Connection, schema: str | None, table: str) -> int | None:
+        name = f'"{schema}"."{table}"' if schema else f'"{table}"'
+        value = conn.execute(
+            sa.text("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(:name)"), {"name": name}
+        ).scalar()
+        return int(value) if value is not None and value >= 0 else None  # -1: never analyzed
+
     def classify(self, exc: DBAPIError) -> type[DriverError]:
         state = getattr(exc.orig, "sqlstate", None) or ""
         text = str(exc.orig)
-        if state in ("28P01", "28000") or "password authentication failed" in text:
+        if state in ("28P01", "28000") or "password authentication failed" in text or _unknown_role(text):
             return AuthenticationFailed
         if state == "57014" and "statement timeout" in text:
             return QueryTimeout
@@ -222,6 +233,12 @@ class PostgresDialect(Dialect):
         if state.startswith("08") or isinstance(exc, sa.exc.OperationalError) and not state:
             return ConnectionFailed
         return ReadFailed
+
+
+def _unknown_role(text: str) -> bool:
+    """Whether PostgreSQL refused a login for an unknown user (``role "x" does not exist``, often without a
+    SQLSTATE at connection time): the credentials' fault, ``authentication_failed``, not a missing table."""
+    return re.search(r'role "[^"]*" does not exist', text) is not None
 
 
 def _adbc_available() -> bool:
@@ -394,6 +411,16 @@ class MySQLDialect(Dialect):
                 out.append((None, None))
         return out
 
+    def estimate_rows(self, conn: Connection, schema: str | None, table: str) -> int | None:
+        value = conn.execute(
+            sa.text(
+                "SELECT table_rows FROM information_schema.tables "
+                "WHERE table_schema = COALESCE(:schema, DATABASE()) AND table_name = :table"
+            ),
+            {"schema": schema, "table": table},
+        ).scalar()
+        return int(value) if value is not None else None
+
     def classify(self, exc: DBAPIError) -> type[DriverError]:
         errno = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
         if errno in (1969, 3024):  # MariaDB max_statement_time, MySQL max_execution_time
@@ -417,6 +444,13 @@ class SQLiteDialect(Dialect):
 
     def list_databases(self, conn: Connection) -> list[str]:
         return [r[1] for r in conn.exec_driver_sql("PRAGMA database_list")]
+
+    def estimate_rows(self, conn: Connection, schema: str | None, table: str) -> int | None:
+        # The largest rowid: read from the end of the table's b-tree, no scan (rows deleted make it high).
+        value = conn.execute(
+            sa.text(f'SELECT max(rowid) FROM "{table.replace(chr(34), chr(34) * 2)}"')
+        ).scalar()
+        return int(value) if value is not None else None
 
     def classify(self, exc: DBAPIError) -> type[DriverError]:
         text = str(exc.orig)
@@ -808,6 +842,35 @@ class SQLDriver(TableWriterMixin, Driver):
             return f"{preparer.quote(schema)}.{preparer.quote(table)}"
         return preparer.quote(name)
 
+    def estimate_rows(self, spec: SourceSpec) -> int | None:
+        """The table's row count from the database's catalog statistics; None for a query or on any error."""
+        if not spec.table:
+            return None
+        schema, table = None, spec.table
+        if "." in table and self.dialect.has_schemas:
+            schema, table = table.split(".", 1)
+        try:
+            with self._connect(self._database_for(spec.database)) as conn:
+                return self.dialect.estimate_rows(conn, schema, table)
+        except Exception:  # noqa: BLE001 - an estimate never fails a request
+            return None
+
+    def _missing_table_message(self, spec: SourceSpec) -> str:
+        """``Table 'sale' does not exist in 'shop'. Did you mean 'sales'?``: close names among the tables."""
+        import difflib
+
+        where = f" in {spec.database!r}" if spec.database else ""
+        message = f"Table {spec.table!r} does not exist{where}."
+        try:
+            names = self.list_tables(spec.database)
+        except DriverError:
+            return self.redact(message)
+        lowered = {n.lower(): n for n in names}
+        close = difflib.get_close_matches((spec.table or "").lower(), list(lowered), n=3, cutoff=0.6)
+        if close:
+            message += f" Did you mean {' or '.join(repr(lowered[c]) for c in close)}?"
+        return self.redact(message)
+
     def check_source(self, spec: SourceSpec) -> None:
         """Check the table or query on the database without reading its rows.
 
@@ -817,7 +880,10 @@ class SQLDriver(TableWriterMixin, Driver):
         with self._connect(self._database_for(spec.database)) as conn:
             conn = self.dialect.begin_read_only(conn)
             if spec.table:
-                self._table(conn, spec.table)
+                try:
+                    self._table(conn, spec.table)
+                except NoSuchTableError:
+                    raise SourceNotFound(self._missing_table_message(spec)) from None
             else:
                 query = check_request(spec.request or "", self.dialect.name)
                 self._check_request_role(conn)
@@ -873,7 +939,7 @@ class SQLDriver(TableWriterMixin, Driver):
             state = state or (match.group(1) if match else "")
             if "due to statement timeout" in text:  # SQLSTATE 57014, not always given mid-stream
                 raise QueryTimeout(self._timeout_message()) from None
-            if "password authentication failed" in text or state.startswith("28"):
+            if "password authentication failed" in text or state.startswith("28") or _unknown_role(text):
                 cls: type[DriverError] = AuthenticationFailed
             elif state in ("42P01", "3D000", "3F000") or (not state and "does not exist" in text):
                 cls = SourceNotFound

@@ -39,10 +39,11 @@ def _ensure_free_name(session: SessionDep, project_id: str, name: str) -> None:
     existing = session.scalar(select(Dataset).where(Dataset.project_id == project_id, Dataset.name == name))
     if existing is not None:
         what = "A dataset" if existing.status == "ready" else "A snapshot in progress"
-        raise Conflict(
-            f"{what} named {name!r} already exists in this project (id {existing.id}).",
-            {"existing_id": existing.id, "name": name},
-        )
+        details = {"existing_id": existing.id, "name": name}
+        if existing.status != "ready":  # the SDK re-attaches to it when the same snapshot is asked again
+            job = session.scalar(select(Job).where(Job.dataset_id == existing.id))
+            details.update(job_id=job.id if job else None, datasource_id=existing.datasource_id)
+        raise Conflict(f"{what} named {name!r} already exists in this project (id {existing.id}).", details)
 
 
 def _ready(session: SessionDep, user: CurrentUser, dataset_id: str, min_role: Role = "viewer") -> Dataset:

@@ -21,7 +21,7 @@ from ..deps import (
 )
 from ..drivers import ConnectorConfig, SourceSpec
 from ..errors import NotFound
-from ..jobs import build_driver
+from ..jobs import build_driver, connector_config, source_spec
 from ..models import Connector, DataSource, User
 from ..remote import call_remote
 from ..schemas import DataSourceCreate, DataSourcePublic, Page
@@ -115,6 +115,27 @@ def list_datasources(project_id: str, session: SessionDep, user: CurrentUser, pa
 def get_datasource(datasource_id: str, session: SessionDep, user: CurrentUser) -> DataSource:
     """One datasource."""
     return resource_for(session, user, DataSource, datasource_id, "datasource", min_role="viewer")
+
+
+def _estimate_target(
+    platform: Platform, user: User, datasource_id: str
+) -> tuple[ConnectorConfig, SourceSpec]:
+    with platform.db.session() as session:
+        row = resource_for(session, user, DataSource, datasource_id, "datasource", min_role="editor")
+        connector = session.get(Connector, row.connector_id)
+        return connector_config(platform, connector), source_spec(row)
+
+
+@router.get("/datasources/{datasource_id}/estimate")
+async def estimate_datasource(
+    datasource_id: str, user: Caller, platform: PlatformDep
+) -> dict[str, int | None]:
+    """How many rows a snapshot of the datasource will read, from the source's statistics (a progress bar's
+    total); ``rows`` is null when the source cannot tell cheaply (a query, a file). It uses the connector's
+    credentials, so it is for editors, like browsing a connector. No metadata session is open while the
+    source is asked (within ``remote_call_timeout_seconds``)."""
+    config, spec = await to_thread.run_sync(_estimate_target, platform, user, datasource_id)
+    return {"rows": await call_remote(platform, config, "estimate_rows", spec)}
 
 
 @router.delete("/datasources/{datasource_id}", status_code=204)
