@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite, from a fresh machine: installs what the project needs, starts the database servers,
-# sets up the authentication rule the auth-failure tests need, runs pytest, then builds the docs with -W.
+# The whole test suite, from a fresh machine: installs what the project needs, starts the database servers and
+# the brokers, sets up the authentication rule the auth-failure tests need, runs pytest, then builds the docs
+# with -W.
 # Usage: bash tools/test.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,6 +23,8 @@ command -v pg_ctlcluster >/dev/null || apt_install postgresql postgresql-contrib
 command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || apt_install mariadb-server
 command -v psql >/dev/null || apt_install postgresql-client
 command -v mariadb >/dev/null || apt_install mariadb-client
+command -v redis-server >/dev/null || apt_install redis-server
+command -v rabbitmq-server >/dev/null || [ -x /usr/sbin/rabbitmq-server ] || apt_install rabbitmq-server
 
 log "Python virtualenv"
 if [ ! -x .venv/bin/python ]; then "$PY" -m venv .venv; fi
@@ -67,6 +70,24 @@ if ! mariadb -h 127.0.0.1 -P 3306 -uroot -e 'SELECT 1' >/dev/null 2>&1; then
   for _ in $(seq 60); do mariadb -h 127.0.0.1 -P 3306 -uroot -e 'SELECT 1' >/dev/null 2>&1 && break; sleep 1; done
 fi
 mariadb -h 127.0.0.1 -P 3306 -uroot -e 'SELECT VERSION()'
+
+# The brokers of the cluster tests (tests/integration/test_cluster.py): Redis and RabbitMQ on their ports.
+log "Redis"
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  as_root mkdir -p /var/lib/redis /var/log/redis
+  as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  for _ in $(seq 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 1; done
+fi
+redis-cli -h 127.0.0.1 -p 6379 ping
+
+log "RabbitMQ"
+rabbit_up() { (exec 3<>/dev/tcp/127.0.0.1/5672) 2>/dev/null; }
+if ! rabbit_up; then
+  as_root rabbitmq-server -detached
+  for _ in $(seq 90); do rabbit_up && break; sleep 1; done
+fi
+rabbit_up && echo "RabbitMQ answers on 127.0.0.1:5672"
 
 log "lint (ruff)"
 .venv/bin/ruff check previsio_sdk tests benchmarks tools

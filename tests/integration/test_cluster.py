@@ -226,3 +226,28 @@ def test_a_cancelled_snapshot_and_export_leave_nothing_behind(
     )
     assert my_exec("SHOW TABLES LIKE 'cluster_export'") == []
     _nothing_staged(cluster)
+
+
+def test_a_cluster_on_rabbitmq_runs_jobs(
+    tmp_path_factory: pytest.TempPathFactory, s3_server: S3ServerInfo
+) -> None:
+    """The same cluster with RabbitMQ (127.0.0.1:5672, guest/guest) as its broker: a replica and a worker of
+    their own run a snapshot and an upload to completion, and nothing stays staged."""
+    rabbit = start_cluster(
+        tmp_path_factory.mktemp("rabbit"),
+        s3_server,
+        PREVISIO_BROKER_URL="amqp://guest:guest@127.0.0.1:5672//",
+    )
+    try:
+        rabbit.start_replica()
+        rabbit.start_worker(concurrency=1)
+        project = pio.Project.new("on-rabbit", client=rabbit.client(0))
+        assert (
+            project.create_dataset("up", dataframe=__import__("pandas").DataFrame({"x": range(500)})).num_rows
+            == 500
+        )
+        parts = rabbit.client(0).get("/health/parts")
+        assert parts == {"status": "ok", "parts": {"metadata": "ok", "store": "ok", "broker": "ok"}}
+        _nothing_staged(rabbit)
+    finally:
+        rabbit.close()
