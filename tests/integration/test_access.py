@@ -76,7 +76,6 @@ REQUESTS: dict[tuple[str, str], dict[str, Any]] = {
         "json": {"name": "new", "connector_id": "<connector_id>", "table": "out", "write_mode": "replace"}
     },
     ("POST", "/api/v1/exporters/{exporter_id}/exports"): {"json": {"dataset_id": "<dataset_id>"}},
-    ("POST", "/api/v1/jobs/{job_id}/cancel"): {},
     ("POST", "/api/v1/exporters/{exporter_id}/exports/upload"): {
         "params": {"format": "csv"},
         "data": b"a\n1\n",

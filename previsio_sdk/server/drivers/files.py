@@ -597,6 +597,30 @@ class FileDriver(Driver):
             raise
         return rows
 
+    def write_object(
+        self, fs: Any, full: str, reader: pa.RecordBatchReader, fmt: str, mode: WriteMode
+    ) -> int:
+        """Write an object store's object under its final name, visible only once the upload completes (a
+        multipart or resumable upload committed after the last byte): object stores need no temporary name.
+
+        Raises:
+            DestinationExists: The object appeared while writing and the mode does not replace it.
+        """
+        sink = fs.open(full, "wb", autocommit=False, block_size=self.write_block_size)
+        try:
+            rows = file_write.encode_stream(reader, sink, fmt)
+            sink.close()  # sends what is buffered; nothing is visible before commit()
+            if mode is not WriteMode.replace and self._exists(fs, full):
+                raise DestinationExists(f"{full!r} appeared while writing.")
+            sink.commit()
+        except BaseException:
+            try:
+                sink.discard()  # aborts the upload: no object, no parts left
+            finally:
+                sink.closed = True
+            raise
+        return rows
+
     def open_for_write(self, fs: Any, full: str) -> AbstractContextManager[IO[bytes]]:
         """Open a file for writing (a context manager)."""
         return fs.open(full, "wb", block_size=self.write_block_size)

@@ -28,12 +28,10 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 
 from ..errors import Invalid
-from . import file_write
 from .base import (
     AuthenticationFailed,
     ConnectionFailed,
     ConnectorConfig,
-    DestinationExists,
     DriverError,
     SourceNotFound,
     WriteMode,
@@ -201,22 +199,18 @@ class GCSDriver(FileDriver):
     def test_target(self, fs: Any) -> str:
         return self.root(fs, self.config.options.get("bucket"))
 
-    def write_file(self, fs: Any, full: str, reader: pa.RecordBatchReader, fmt: str, mode: WriteMode) -> int:
-        """Write the object under its final name: a resumable upload finished only after the last byte."""
-        sink = fs.open(full, "wb", autocommit=False, block_size=self.write_block_size)
-        try:
-            rows = file_write.encode_stream(reader, sink, fmt)
-            sink.close()  # sends what is buffered; nothing is visible before commit()
-            if mode is not WriteMode.replace and self._exists(fs, full):
-                raise DestinationExists(f"{full!r} appeared while writing.")
-            sink.commit()
-        except BaseException:
-            try:
-                sink.discard()  # cancels the resumable upload
-            finally:
-                sink.closed = True
-            raise
-        return rows
+    def write_file(
+        self,
+        fs: Any,
+        full: str,
+        reader: pa.RecordBatchReader,
+        fmt: str,
+        mode: WriteMode,
+        tmp: str | None = None,
+    ) -> int:
+        """Write the object under its final name (a resumable upload, committed after the last byte): no
+        temporary object is written, ``tmp`` is unused."""
+        return self.write_object(fs, full, reader, fmt, mode)
 
     def classify(self, exc: BaseException) -> type[DriverError] | None:
         from gcsfs.retry import HttpError

@@ -24,12 +24,10 @@ from urllib.parse import urlsplit
 import pyarrow as pa
 
 from ..errors import Invalid
-from . import file_write
 from .base import (
     AuthenticationFailed,
     ConnectionFailed,
     ConnectorConfig,
-    DestinationExists,
     DestinationSpec,
     DriverError,
     WriteMode,
@@ -212,24 +210,9 @@ class S3Driver(FileDriver):
         mode: WriteMode,
         tmp: str | None = None,
     ) -> int:
-        """Write the object under its final key: a multipart upload completed only after the last byte.
-
-        No temporary object is written (``tmp`` is unused): nothing is visible before the upload completes.
-        """
-        sink = fs.open(full, "wb", autocommit=False, block_size=self.write_block_size)
-        try:
-            rows = file_write.encode_stream(reader, sink, fmt)
-            sink.close()  # uploads the last part; nothing is visible before commit()
-            if mode is not WriteMode.replace and self._exists(fs, full):
-                raise DestinationExists(f"{full!r} appeared while writing.")
-            sink.commit()
-        except BaseException:
-            try:
-                sink.discard()  # aborts the multipart upload
-            finally:
-                sink.closed = True
-            raise
-        return rows
+        """Write the object under its final name (a multipart upload, committed after the last byte): no
+        temporary object is written, ``tmp`` is unused."""
+        return self.write_object(fs, full, reader, fmt, mode)
 
     def discard_staging(self, dest: DestinationSpec, job_id: str) -> None:
         """Nothing to remove: a killed write leaves no object, only an incomplete multipart upload that is
