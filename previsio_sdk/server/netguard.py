@@ -121,17 +121,22 @@ class NetworkPolicy:
     Attributes:
         deny_private: Refuse the ranges of :data:`DENIED_NETWORKS`.
         allowed: Networks allowed even so (the operator's ``allowed_networks``).
+        allowed_only: Refuse every address outside ``allowed``, public ones included (an egress allow-list).
     """
 
     deny_private: bool = True
     allowed: tuple[IPNetwork, ...] = ()
+    allowed_only: bool = False
 
     @classmethod
     def from_settings(cls, settings: Any) -> NetworkPolicy:
         """The policy of the platform's settings; a driver built without settings (a script) has none."""
+        allowed = tuple(parse_networks(getattr(settings, "allowed_networks", None) or ()))
+        if getattr(settings, "allowed_networks_only", False):
+            return cls(True, allowed, allowed_only=True)
         if settings is None or not getattr(settings, "deny_private_networks", False):
             return cls(deny_private=False)
-        return cls(True, tuple(parse_networks(getattr(settings, "allowed_networks", None) or ())))
+        return cls(True, allowed)
 
     def refusal(self, address: IPAddress | str) -> str | None:
         """Why this policy refuses ``address``, or None when it allows it."""
@@ -139,6 +144,8 @@ class NetworkPolicy:
             return None
         ip = ipaddress.ip_address(address) if isinstance(address, str) else address
         why = denied_reason(ip)
+        if why is None and self.allowed_only:
+            why = "outside the networks the operator allows"
         if why is None:
             return None
         inner = embedded_ipv4(ip)

@@ -98,6 +98,8 @@ class Settings(BaseSettings):
             platform unless this variable is set.
         allowed_networks: Networks connectors may reach even so, as CIDRs in a JSON list:
             ``PREVISIO_ALLOWED_NETWORKS='["10.1.0.0/16", "fd00:1::/64"]'``.
+        allowed_networks_only: Connectors reach the ``allowed_networks`` and nothing else, public addresses
+            included (an egress allow-list); whatever ``deny_private_networks`` says.
         local_idle_timeout: Seconds without a request (and without a running job) after which the embedded
             local platform stops by itself; the SDK starts it again on the next call. 0 never stops it.
             Not used by ``previsio serve``.
@@ -142,6 +144,7 @@ class Settings(BaseSettings):
     max_compression_ratio: int = 200
     deny_private_networks: bool = True
     allowed_networks: list[str] = Field(default_factory=list)
+    allowed_networks_only: bool = False
 
     @field_validator("allowed_networks")
     @classmethod

@@ -165,6 +165,28 @@ def _suite_secrets() -> set[str]:
     return {s for s in found if len(s) >= 6}
 
 
+#: The only networks a platform started by the suite may reach: tests talk to loopback servers, nothing else.
+#: Every platform process the suite starts (start_platform, the SDK's embedded platform, a cluster) inherits
+#: it, so an example or a test naming another address is refused before a packet leaves (address_not_allowed).
+LOOPBACK_ONLY = {
+    "PREVISIO_ALLOWED_NETWORKS": '["127.0.0.0/8", "::1/128"]',
+    "PREVISIO_ALLOWED_NETWORKS_ONLY": "true",
+}
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _platforms_reach_loopback_only() -> Iterator[None]:
+    """Set :data:`LOOPBACK_ONLY` in the environment the suite's platforms inherit, for this package."""
+    saved = {name: os.environ.get(name) for name in LOOPBACK_ONLY}
+    os.environ.update(LOOPBACK_ONLY)
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _no_secret_leaves_a_platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """After the whole session: no credential in any answer received, nor in any platform's log.

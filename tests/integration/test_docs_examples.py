@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 from conftest import (
     MY_PASSWORD,
+    MY_PORT,
     MY_USER,
     PG_HOST,
     PG_PORT,
@@ -34,6 +35,7 @@ from conftest import (
     stop_platform,
 )
 from fileservers import FileServers, S3ServerInfo, session_file_servers, start_s3, stop_process
+from gcsserver import session_gcs_server
 from test_exporters_plugin import install_plugin
 
 import previsio_sdk as pio
@@ -56,6 +58,10 @@ NOT_RUN_YET = {
     "docs/changelog.rst": "no Python block",
     "docs/guides/platform.rst": "no Python block",
     "docs/guides/security.rst": "no Python block",
+    "docs/guides/scale.rst": "no Python block",
+    "docs/guides/coming_from_prevision.rst": (
+        "a cheat sheet of previsionio's call shapes, with placeholders; test_prevision_compat.py runs each"
+    ),
 }
 BLOCK = re.compile(
     r"^(?P<indent> *)(?:\.\. code-block:: python|\.\. docs-setup:.*)\n"
@@ -114,6 +120,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FileServer
     from http.server import ThreadingHTTPServer
 
     servers = session_file_servers(tmp_path_factory.getbasetemp())
+    session_gcs_server(servers.files_root.parent).put("2024/orders.csv", b"id,amount\n1,10.5\n2,20.0\n")
     root = servers.files_root
     csv = "id,amount\n1,10.5\n2,20.0\n"
     for rel, text in {
@@ -148,7 +155,11 @@ class _QuietHandler(__import__("http.server").server.SimpleHTTPRequestHandler):
 def file_substitutions(servers: FileServers, open_url: str) -> dict[str, str]:
     """The file guide's hosts and credentials made the test servers' (applied before the common ones)."""
     ftp, sftp, s3, http = servers.ftp, servers.sftp, servers.s3, servers.http
+    gcs = session_gcs_server(servers.files_root.parent)
     return {
+        # Google Cloud Storage: the emulator, and a service account key its token service accepts
+        'key = json.load(open("service-account.json"))': f"key = {gcs.service_account_key()!r}",
+        "googleCredentials=key)": f'googleCredentials=key, host="{gcs.endpoint}")',
         'host="ftp.example.com", port=21,': f'host="127.0.0.1", port={ftp.port},',
         'username="previsio", password="..."': f'username="{ftp.username}", password="{ftp.password}"',
         'host="sftp.example.com", port=22,': f'host="127.0.0.1", port={sftp.port},',
@@ -218,6 +229,7 @@ def world(  # type: ignore[no-untyped-def]
         tmp_path / "predictions.csv", index=False
     )
     pd.DataFrame({"customer_id": [1, 2], "churned": [0, 1]}).to_csv(tmp_path / "targets.csv", index=False)
+    (tmp_path / "previsions.csv").write_text("customer_id;score\n1;0,25\n2;1 000,5\n", encoding="latin-1")
     pd.DataFrame({"customer_id": [1, 2], "orders": [3, 4]}).to_parquet(tmp_path / "history.parquet")
     (tmp_path / "connections.yaml").write_text(
         f"warehouse:\n  driver: postgresql\n  host: {PG_HOST}\n  port: {PG_PORT}\n"
@@ -246,7 +258,11 @@ def world(  # type: ignore[no-untyped-def]
         ),
         # MySQL/MariaDB: the session database
         'host="mysql.example.com"': 'host="127.0.0.1"',
-        'host="10.0.0.7"': 'host="127.0.0.1"',
+        'host="legacy.example.com"': 'host="127.0.0.1"',
+        # the detection example: the session's MariaDB (its usual port, the protocol is then known)
+        '"legacy", "legacy.example.com", 3307, "reader", "..."': (
+            f'"legacy", "127.0.0.1", {MY_PORT}, "{MY_USER}", "{MY_PASSWORD}"'
+        ),
         '"https://myserver.com"': '"127.0.0.1"',
         'username="reader", password="..."': f'username="{MY_USER}", password="{MY_PASSWORD}"',
         'username="username",': f'username="{MY_USER}",',
