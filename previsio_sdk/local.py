@@ -71,9 +71,15 @@ def _pid_alive(pid: int) -> bool:
         return True
     try:  # Linux: the zombie of a platform another live process started (and has not reaped yet) is dead
         with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+            if fh.read().rsplit(")", 1)[1].split()[0] != "Z":
+                return True
     except (OSError, IndexError):
         return True
+    try:  # it became a zombie after the reaping above (or its threads are still ending): reap it if ours
+        os.waitpid(pid, 0)
+    except (ChildProcessError, OSError, AttributeError):
+        pass
+    return False
 
 
 def running_platform(home: Path) -> tuple[str, int] | None:
