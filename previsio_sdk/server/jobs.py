@@ -319,10 +319,23 @@ def execute(kind: JobKind, row_id: str) -> None:
             return PlatformError(422, code, message, {"exitcode": exitcode})
 
         limit = ctx.settings.job_memory_bytes or None
+        timeout = ctx.settings.job_timeout_seconds
+
+        def timed_out() -> PlatformError:
+            return PlatformError(
+                422,
+                "job_timeout",
+                f"The {kind.noun} ran longer than the platform allows ({timeout} s, setting "
+                "PREVISIO_JOB_TIMEOUT_SECONDS) and was stopped.",
+                {"limit": "job_timeout_seconds", "seconds": timeout},
+            )
+
         result = run_isolated(
             work.fn,
             *work.args,
             memory_limit=limit,
+            deadline=time.monotonic() + timeout if timeout > 0 else None,
+            on_deadline=timed_out,
             should_stop=should_stop,
             on_progress=progress,
             on_crash=crashed,

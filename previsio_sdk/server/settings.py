@@ -84,6 +84,9 @@ class Settings(BaseSettings):
         share_dataset_files: Tell callers where a dataset's Parquet file is on the platform's disk, so an SDK
             on the same machine reads it in place instead of downloading it. On for the embedded local
             platform (one user, one machine); off by default for ``previsio serve``.
+        job_timeout_seconds: Longest a job's work (a snapshot, an upload, an export) may take, from its start
+            to its end, whatever it waits on (a remote system that trickles its answer); over it the job's
+            process is killed and the job fails with ``job_timeout``. 0 means no limit.
         job_memory_bytes: Most resident memory one job's work may use (its child process, see
             :mod:`.sandbox`); over it the job is stopped and fails with ``limit_exceeded``. 0 means no limit.
         max_json_depth: Deepest nesting of a JSON value a JSON-lines file may hold (objects and arrays); a
@@ -138,6 +141,7 @@ class Settings(BaseSettings):
     sqlite_roots: list[Path] = Field(default_factory=list)
     share_dataset_files: bool = False
     job_memory_bytes: int = 2 * 1024**3
+    job_timeout_seconds: int = Field(default=24 * 3600, ge=0)
     max_json_depth: int = 64
     max_columns: int = 10_000
     max_decompressed_bytes: int = 20 * 1024**3

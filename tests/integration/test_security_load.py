@@ -41,8 +41,10 @@ class TrickleServer:
     reads it as the start of a greeting and waits for the rest. ``open`` counts the connections still open.
     """
 
-    def __init__(self, every: float = 5.0) -> None:
+    def __init__(self, every: float = 5.0, greeting: bytes = b"N", drip: bytes = b"\x00") -> None:
         self.every = every
+        self.greeting = greeting
+        self.drip = drip
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -67,14 +69,14 @@ class TrickleServer:
 
     def _trickle(self, conn: socket.socket) -> None:
         try:
-            conn.sendall(b"N")
+            conn.sendall(self.greeting)
             next_byte = time.monotonic() + self.every
             while not self.stopping.is_set():
                 readable, _, _ = select.select([conn], [], [], 0.2)
                 if readable and not conn.recv(65536):
                     return  # the client closed the connection (what the client sends is ignored)
                 if time.monotonic() >= next_byte:
-                    conn.sendall(b"\x00")
+                    conn.sendall(self.drip)
                     next_byte += self.every
         except OSError:
             pass
@@ -327,3 +329,33 @@ def test_replay_to_a_member_removed_from_the_project_answers_404(
     assert replay.json()["error"]["code"] == "not_found"
     assert replay.headers.get("Idempotent-Replayed") is None
     assert first.json()["id"] not in replay.text
+
+
+def test_a_job_reading_a_trickling_server_stops_at_its_deadline(
+    own_platform: Callable[..., RunningPlatform],
+) -> None:
+    """A snapshot of a file served one byte every 5 s (an HTTP server that never finishes its answer) is
+    stopped at ``PREVISIO_JOB_TIMEOUT_SECONDS``: the job fails with ``job_timeout``, its connection is closed,
+    no dataset is kept, and the platform answers meanwhile."""
+    import previsio_sdk as pio
+
+    # An HTTP answer whose body (a CSV of 100 MB, it says) comes one line a second.
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/csv\r\nContent-Length: 100000000\r\n\r\nid,value\n"
+    trickle = TrickleServer(every=1.0, greeting=head, drip=b"1,2\n")
+    try:
+        platform = own_platform({"PREVISIO_JOB_TIMEOUT_SECONDS": "4"})
+        project = pio.Project.new("trickled", client=platform.client())
+        http = project.create_http_connector("slow", host=f"http://127.0.0.1:{trickle.port}")
+        source = project.create_datasource(http, "slow", path="data.csv", check=False)
+        started = time.monotonic()
+        with pytest.raises(pio.JobFailedError) as info:
+            project.create_dataset("slow", datasource=source, progress=False, timeout=60)
+        took = time.monotonic() - started
+        assert info.value.code == "job_timeout", info.value
+        assert "PREVISIO_JOB_TIMEOUT_SECONDS" in info.value.message
+        assert 3.5 < took < 20, took
+        assert project.list_datasets() == []
+        assert requests.get(f"{platform.url}/api/v1/health", timeout=5).ok
+        assert trickle.wait_closed(10) == 0
+    finally:
+        trickle.close()
