@@ -130,8 +130,28 @@ def _send(conn: Connection, message: Any) -> None:
         raise _ParentGone from None
 
 
+def _exit_with_platform(lifeline: Connection) -> None:
+    """Exit at once when the process that asked for the work is gone, even killed (SIGKILL).
+
+    The fork server outlives the platform while a child runs (every child holds the pipe that keeps it
+    alive), so the child's own parent-death signal would come only once the work is done. The lifeline is a
+    pipe whose only writing end the platform holds: its end of file means the platform died, and the work
+    stops before it commits anything the platform can no longer record (a table replaced, a file renamed).
+    """
+
+    def watch() -> None:
+        try:
+            lifeline.recv()
+        except (EOFError, OSError):
+            pass
+        os._exit(70)
+
+    threading.Thread(target=watch, name="previsio-lifeline", daemon=True).start()
+
+
 def _child_main(
     conn: Connection,
+    lifeline: Connection,
     fn: Callable[..., Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
@@ -141,6 +161,7 @@ def _child_main(
     from .logs import harden_logging, remember_secrets
 
     _die_with_parent()
+    _exit_with_platform(lifeline)
     start = rss_bytes(os.getpid())
     remember_secrets(secrets)
     harden_logging()
@@ -207,12 +228,17 @@ def run_isolated(
     """
     ctx = _mp_context()
     parent, child = ctx.Pipe(duplex=False)
+    life_r, life_w = ctx.Pipe(duplex=False)  # the child's lifeline: closed when this process dies
     masked = [s for s in secrets if isinstance(s, str)]
     proc = ctx.Process(
-        target=_child_main, args=(child, fn, args, kwargs, masked), name="previsio-isolated", daemon=True
+        target=_child_main,
+        args=(child, life_r, fn, args, kwargs, masked),
+        name="previsio-isolated",
+        daemon=True,
     )
     proc.start()
     child.close()
+    life_r.close()
     stop_check_at = 0.0
     usage = usage if usage is not None else Usage()
     try:
@@ -258,6 +284,7 @@ def run_isolated(
                     raise Stopped(reason)
     finally:
         parent.close()
+        life_w.close()
         if proc.is_alive():
             proc.kill()
         proc.join(5)

@@ -91,7 +91,10 @@ def test_cancel_a_running_snapshot(
 ) -> None:
     """A running snapshot cancelled ends cancelled within seconds: no dataset, no temporary file; waiting
     on it raises JobCancelledError."""
-    source = project.create_datasource(pg_connector, "big", table=big_table)
+    # 15M rows: still running when the cancel arrives, however fast the machine.
+    source = project.create_datasource(
+        pg_connector, "big", request=f"SELECT a.* FROM {big_table} a, {big_table} b WHERE b.id <= 5"
+    )
     job = project.create_dataset("big", datasource=source, wait=False)
     _running(job.refresh)
 
