@@ -597,30 +597,6 @@ class FileDriver(Driver):
             raise
         return rows
 
-    def write_object(
-        self, fs: Any, full: str, reader: pa.RecordBatchReader, fmt: str, mode: WriteMode
-    ) -> int:
-        """Write an object store's object under its final name, visible only once the upload completes (a
-        multipart or resumable upload committed after the last byte): object stores need no temporary name.
-
-        Raises:
-            DestinationExists: The object appeared while writing and the mode does not replace it.
-        """
-        sink = fs.open(full, "wb", autocommit=False, block_size=self.write_block_size)
-        try:
-            rows = file_write.encode_stream(reader, sink, fmt)
-            sink.close()  # sends what is buffered; nothing is visible before commit()
-            if mode is not WriteMode.replace and self._exists(fs, full):
-                raise DestinationExists(f"{full!r} appeared while writing.")
-            sink.commit()
-        except BaseException:
-            try:
-                sink.discard()  # aborts the upload: no object, no parts left
-            finally:
-                sink.closed = True
-            raise
-        return rows
-
     def open_for_write(self, fs: Any, full: str) -> AbstractContextManager[IO[bytes]]:
         """Open a file for writing (a context manager)."""
         return fs.open(full, "wb", block_size=self.write_block_size)
@@ -713,6 +689,99 @@ def _raise_wrapped_driver_error(exc: BaseException) -> None:
     for err in _chain(exc):
         if isinstance(err, DriverError):
             raise err from None
+
+
+class BucketDriver(FileDriver):
+    """An object store (S3, Cloud Storage): buckets instead of a root directory, and objects written under
+    their final name by an upload that completes only after its last byte (no temporary name to rename).
+
+    Subclasses give :meth:`check_bucket`, and may describe a bucket in listings (:meth:`bucket_entry`).
+    """
+
+    uses_bucket = True
+    absolute_paths = True  # "/lake/x.csv" names "lake/x.csv": object names have no root
+    #: What the store calls its objects in messages (``keys``, ``objects``).
+    object_word: ClassVar[str] = "objects"
+    #: What the store calls one of its datasources in messages.
+    datasource_label: ClassVar[str] = "A datasource"
+
+    def check_bucket(self, bucket: str) -> str:
+        """Check a bucket name by the store's rules.
+
+        Raises:
+            Invalid: Not a bucket name of this store (``unsafe_path``).
+        """
+        raise NotImplementedError
+
+    def bucket_entry(self, info: dict[str, Any]) -> dict[str, Any]:
+        """The listing entry of one bucket as the filesystem describes it."""
+        name = info["name"].strip("/")
+        return {"name": name, "path": name, "size": None, "modified_at": None, "is_dir": True}
+
+    def root(self, fs: Any, bucket: str | None) -> str:
+        if not bucket:
+            return ""
+        prefix = self.config.options.get("root") or ""
+        return f"{bucket}/{prefix}" if prefix else bucket
+
+    def normalize_bucket(self, bucket: str | None) -> str | None:
+        bucket = bucket or self.config.options.get("bucket")
+        if not bucket:
+            raise Invalid(f"{self.datasource_label} needs bucket=.", {"field": "bucket"})
+        return self.check_bucket(bucket)
+
+    def normalize_list_bucket(self, bucket: str | None) -> str | None:
+        bucket = bucket or self.config.options.get("bucket")
+        return self.check_bucket(bucket) if bucket else None
+
+    def list_files(self, path: str = "", bucket: str | None = None) -> list[dict[str, Any]]:
+        if not self.normalize_list_bucket(bucket):
+            if path:
+                raise Invalid(
+                    f"Give bucket= to list the {self.object_word} under a path.", {"field": "bucket"}
+                )
+            with self.connected() as fs, self.errors():
+                buckets = fs.ls("", detail=True)
+            return sorted((self.bucket_entry(b) for b in buckets), key=lambda e: e["name"])
+        return super().list_files(path, bucket)
+
+    def test_target(self, fs: Any) -> str:
+        return self.root(fs, self.config.options.get("bucket"))
+
+    def write_file(
+        self,
+        fs: Any,
+        full: str,
+        reader: pa.RecordBatchReader,
+        fmt: str,
+        mode: WriteMode,
+        tmp: str | None = None,
+    ) -> int:
+        """Write the object under its final name, visible only once the upload completes (a multipart or
+        resumable upload committed after the last byte): ``tmp`` is unused, there is no temporary object.
+
+        Raises:
+            DestinationExists: The object appeared while writing and the mode does not replace it.
+        """
+        sink = fs.open(full, "wb", autocommit=False, block_size=self.write_block_size)
+        try:
+            rows = file_write.encode_stream(reader, sink, fmt)
+            sink.close()  # sends what is buffered; nothing is visible before commit()
+            if mode is not WriteMode.replace and self._exists(fs, full):
+                raise DestinationExists(f"{full!r} appeared while writing.")
+            sink.commit()
+        except BaseException:
+            try:
+                sink.discard()  # aborts the upload: no object, no parts left
+            finally:
+                sink.closed = True
+            raise
+        return rows
+
+    def discard_staging(self, dest: DestinationSpec, job_id: str) -> None:
+        """Nothing to remove: a killed write leaves no object, only an unfinished upload that is invisible
+        (on S3 a bucket lifecycle rule ``AbortIncompleteMultipartUpload`` reclaims its parts)."""
+        return None
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

@@ -25,8 +25,6 @@ from datetime import datetime
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import pyarrow as pa
-
 from ..errors import Invalid
 from .base import (
     AuthenticationFailed,
@@ -34,10 +32,9 @@ from .base import (
     ConnectorConfig,
     DriverError,
     SourceNotFound,
-    WriteMode,
     register,
 )
-from .files import FileDriver, normalize_root
+from .files import BucketDriver, normalize_root
 
 CONFIG_OPTIONS = ("project", "bucket", "root")
 #: Google's token endpoint, the one a service account key names.
@@ -74,11 +71,10 @@ def parse_key(text: str) -> dict[str, Any]:
 
 
 @register("gcs")
-class GCSDriver(FileDriver):
+class GCSDriver(BucketDriver):
     """Objects of a Cloud Storage bucket; paths are object names, below ``options["root"]`` when set."""
 
-    uses_bucket = True
-    absolute_paths = True  # "/lake/x.csv" is the object "lake/x.csv" (names have no root)
+    datasource_label = "A GCS datasource"
     secret_fields: ClassVar[tuple[str, ...]] = ("credentials",)
 
     @classmethod
@@ -162,55 +158,13 @@ class GCSDriver(FileDriver):
         fs.retries = 2
         return fs
 
-    def root(self, fs: Any, bucket: str | None) -> str:
-        if not bucket:
-            return ""
-        prefix = self.config.options.get("root") or ""
-        return f"{bucket}/{prefix}" if prefix else bucket
-
-    def normalize_bucket(self, bucket: str | None) -> str | None:
-        bucket = bucket or self.config.options.get("bucket")
-        if not bucket:
-            raise Invalid("A GCS datasource needs bucket=.", {"field": "bucket"})
+    def check_bucket(self, bucket: str) -> str:
         return check_bucket(bucket)
-
-    def normalize_list_bucket(self, bucket: str | None) -> str | None:
-        bucket = bucket or self.config.options.get("bucket")
-        return check_bucket(bucket) if bucket else None
-
-    def list_files(self, path: str = "", bucket: str | None = None) -> list[dict[str, Any]]:
-        if not self.normalize_list_bucket(bucket):
-            if path:
-                raise Invalid("Give bucket= to list the objects under a path.", {"field": "bucket"})
-            with self.connected() as fs, self.errors():
-                buckets = fs.ls("", detail=True)
-            entries = [
-                {"name": b["name"].strip("/"), "path": b["name"].strip("/"), "size": None, "is_dir": True}
-                for b in buckets
-            ]
-            return sorted(({**e, "modified_at": None} for e in entries), key=lambda e: e["name"])
-        return super().list_files(path, bucket)
 
     def entry(self, fs: Any, root: str, info: dict[str, Any]) -> dict[str, Any] | None:
         updated = info.get("updated")  # RFC 3339: "2024-01-31T12:00:00.123Z"
         when = datetime.fromisoformat(updated.replace("Z", "+00:00")) if isinstance(updated, str) else None
         return super().entry(fs, root, {**info, "mtime": when})
-
-    def test_target(self, fs: Any) -> str:
-        return self.root(fs, self.config.options.get("bucket"))
-
-    def write_file(
-        self,
-        fs: Any,
-        full: str,
-        reader: pa.RecordBatchReader,
-        fmt: str,
-        mode: WriteMode,
-        tmp: str | None = None,
-    ) -> int:
-        """Write the object under its final name (a resumable upload, committed after the last byte): no
-        temporary object is written, ``tmp`` is unused."""
-        return self.write_object(fs, full, reader, fmt, mode)
 
     def classify(self, exc: BaseException) -> type[DriverError] | None:
         from gcsfs.retry import HttpError

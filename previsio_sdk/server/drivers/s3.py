@@ -21,20 +21,16 @@ import re
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import pyarrow as pa
-
 from ..errors import Invalid
 from .base import (
     AuthenticationFailed,
     ConnectionFailed,
     ConnectorConfig,
-    DestinationSpec,
     DriverError,
-    WriteMode,
     refuse_credentials_in_host,
     register,
 )
-from .files import FileDriver, normalize_root
+from .files import BucketDriver, normalize_root
 
 CONFIG_OPTIONS = ("region", "bucket", "root", "addressing_style")
 _BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$")
@@ -62,11 +58,11 @@ def _takes_socket_factory() -> bool:
 
 
 @register("s3")
-class S3Driver(FileDriver):
+class S3Driver(BucketDriver):
     """Objects of an S3 bucket; paths are keys, relative to ``options["root"]`` (a key prefix) when set."""
 
-    uses_bucket = True
-    absolute_paths = True  # "/lake/x.csv" is the key "lake/x.csv" (keys have no root)
+    object_word = "keys"
+    datasource_label = "An S3 datasource"
     secret_fields: ClassVar[tuple[str, ...]] = ("password", "session_token")
 
     @classmethod
@@ -161,63 +157,11 @@ class S3Driver(FileDriver):
             return None  # AWS: its endpoints are public
         return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
 
-    def root(self, fs: Any, bucket: str | None) -> str:
-        if not bucket:
-            return ""
-        prefix = self.config.options.get("root") or ""
-        return f"{bucket}/{prefix}" if prefix else bucket
-
-    def normalize_bucket(self, bucket: str | None) -> str | None:
-        bucket = bucket or self.config.options.get("bucket")
-        if not bucket:
-            raise Invalid("An S3 datasource needs bucket=.", {"field": "bucket"})
+    def check_bucket(self, bucket: str) -> str:
         return check_bucket(bucket)
 
-    def normalize_list_bucket(self, bucket: str | None) -> str | None:
-        bucket = bucket or self.config.options.get("bucket")
-        return check_bucket(bucket) if bucket else None
-
-    def list_files(self, path: str = "", bucket: str | None = None) -> list[dict[str, Any]]:
-        if not self.normalize_list_bucket(bucket):
-            if path:
-                raise Invalid("Give bucket= to list the keys under a path.", {"field": "bucket"})
-            with self.connected() as fs, self.errors():
-                buckets = fs.ls("", detail=True)
-            return sorted(
-                (
-                    {
-                        "name": b["name"].rstrip("/"),
-                        "path": b["name"].rstrip("/"),
-                        "size": None,
-                        "modified_at": b.get("CreationDate"),
-                        "is_dir": True,
-                    }
-                    for b in buckets
-                ),
-                key=lambda e: e["name"],
-            )
-        return super().list_files(path, bucket)
-
-    def test_target(self, fs: Any) -> str:
-        return self.root(fs, self.config.options.get("bucket"))
-
-    def write_file(
-        self,
-        fs: Any,
-        full: str,
-        reader: pa.RecordBatchReader,
-        fmt: str,
-        mode: WriteMode,
-        tmp: str | None = None,
-    ) -> int:
-        """Write the object under its final name (a multipart upload, committed after the last byte): no
-        temporary object is written, ``tmp`` is unused."""
-        return self.write_object(fs, full, reader, fmt, mode)
-
-    def discard_staging(self, dest: DestinationSpec, job_id: str) -> None:
-        """Nothing to remove: a killed write leaves no object, only an incomplete multipart upload that is
-        invisible (a bucket lifecycle rule ``AbortIncompleteMultipartUpload`` reclaims its parts)."""
-        return None
+    def bucket_entry(self, info: dict[str, Any]) -> dict[str, Any]:
+        return {**super().bucket_entry(info), "modified_at": info.get("CreationDate")}
 
     def classify(self, exc: BaseException) -> type[DriverError] | None:
         import botocore.exceptions as bex
