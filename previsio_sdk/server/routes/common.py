@@ -3,30 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from anyio import to_thread
 from fastapi import Request
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from ..core import Platform
-from ..errors import Conflict, Invalid, PlatformError
+from ..errors import Invalid, PlatformError
+from ..services.common import ensure_unique_name  # noqa: F401  (the routers' import)
 
 #: File formats accepted as uploads, by file name extension.
 UPLOAD_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
-
-
-def ensure_unique_name(
-    session: Session, model: Any, project_id: str, name: str, kind: str, exclude_id: str | None = None
-) -> None:
-    """Raise a conflict naming the existing resource when ``name`` is taken in the project."""
-    existing = session.scalar(select(model).where(model.project_id == project_id, model.name == name))
-    if existing is not None and existing.id != exclude_id:
-        raise Conflict(
-            f"A {kind} named {name!r} already exists in this project (id {existing.id}).",
-            {"existing_id": existing.id, "name": name},
-        )
 
 
 def upload_format(format: str | None, file_name: str | None) -> str:

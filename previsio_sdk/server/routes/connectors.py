@@ -20,10 +20,9 @@ from ..deps import (
     project_for,
     resource_for,
 )
-from ..drivers import ConnectorConfig, driver_class
-from ..errors import Conflict
+from ..drivers import ConnectorConfig
 from ..jobs import connector_config
-from ..models import Connector, DataSource, Export, Exporter, User
+from ..models import Connector, User
 from ..remote import RemoteTimeout, call_remote
 from ..schemas import (
     NO_NUL,
@@ -38,30 +37,14 @@ from ..schemas import (
     SecretsExportRequest,
 )
 from ..secret_export import encrypt_secrets
-from .common import ensure_unique_name
+from ..services import connectors
 
 router = APIRouter(tags=["connectors"], route_class=SessionRoute)
 
 
 def connector_public(platform: Any, row: Connector) -> ConnectorPublic:
     """The public view of a connector: which secrets are set, never their values."""
-    secret_names = sorted(platform.vault.decrypt(row.secret_enc)) if row.secret_enc else []
-    return ConnectorPublic(
-        id=row.id,
-        project_id=row.project_id,
-        name=row.name,
-        type=row.type,
-        driver=row.driver,
-        host=row.host,
-        port=row.port,
-        username=row.username,
-        database=row.database,
-        options=row.options or {},
-        has_password="password" in secret_names,
-        secret_fields=secret_names,
-        needs_credentials=bool(row.needs_credentials),
-        created_at=row.created_at,
-    )
+    return connectors.public(platform.vault, row)
 
 
 def _secrets(password: Any, secrets: dict[str, Any] | None) -> dict[str, Any]:
@@ -71,67 +54,26 @@ def _secrets(password: Any, secrets: dict[str, Any] | None) -> dict[str, Any]:
     return out
 
 
-#: Stands for a secret a restored connector lacks while its driver checks the settings; never stored.
-_PLACEHOLDER = "\x00previsio-missing-secret"
-#: Secrets a driver parses (a private key): they cannot be stood for, a placeholder password stands instead.
-_PARSED_SECRETS = frozenset({"private_key", "passphrase"})
-
-
-def _with_placeholders(secrets: dict[str, Any], missing: list[str]) -> dict[str, Any]:
-    """``secrets`` plus a placeholder for each missing one, so the driver's checks pass without them."""
-    out = dict(secrets)
-    for name in missing:
-        if name in out:
-            continue
-        if name in _PARSED_SECRETS:
-            out.setdefault("password", _PLACEHOLDER)
-        else:
-            out[name] = _PLACEHOLDER
-    return out
-
-
 @router.post("/projects/{project_id}/connectors", status_code=201, response_model=ConnectorPublic)
 def create_connector(
     project_id: str, body: ConnectorCreate, session: SessionDep, user: CurrentUser, platform: PlatformDep
 ) -> ConnectorPublic:
-    """Create a connector; its settings are checked by its driver, nothing is contacted."""
+    """Create a connector; its settings are checked by its driver (only an SQL server on an unusual port is
+    asked which protocol it speaks)."""
     project = project_for(session, user, project_id)
-    cls = driver_class(body.type)
-    config = cls.normalize_config(
-        ConnectorConfig(
-            type=body.type,
-            driver=body.driver,
-            host=body.host,
-            port=body.port,
-            username=body.username,
-            database=body.database,
-            options=dict(body.options),
-            secrets=_with_placeholders(_secrets(body.password, body.secrets), body.missing_secrets),
-        )
+    fields = {key: getattr(body, key) for key in connectors.SETTINGS}
+    fields["options"] = dict(body.options)
+    row = connectors.create(
+        session,
+        platform.vault,
+        platform.settings,
+        project.id,
+        body.name,
+        body.type,
+        fields,
+        _secrets(body.password, body.secrets),
+        body.missing_secrets,
     )
-    driver = cls(config, settings=platform.settings)
-    driver.check_config()
-    driver.check_network()
-    config = (
-        driver.settle_config()
-    )  # an SQL server on an unusual port: which protocol (a few seconds at most)
-    ensure_unique_name(session, Connector, project.id, body.name, "connector")
-    stored_secrets = {k: v for k, v in config.secrets.items() if v != _PLACEHOLDER}
-    row = Connector(
-        project_id=project.id,
-        name=body.name,
-        type=config.type,
-        driver=config.driver,
-        host=config.host,
-        port=config.port,
-        username=config.username,
-        database=config.database,
-        options=config.options,
-        secret_enc=platform.vault.encrypt(stored_secrets),
-        needs_credentials=stored_secrets != config.secrets,
-    )
-    session.add(row)
-    session.flush()
     return connector_public(platform, row)
 
 
@@ -171,44 +113,9 @@ def update_connector(
     editor cannot send a colleague's password to a server of their choice.
     """
     row = resource_for(session, user, Connector, connector_id, "connector")
-    fields = body.model_fields_set
-    stored = platform.vault.decrypt(row.secret_enc)
+    changes = {k: getattr(body, k) for k in connectors.SETTINGS if k in body.model_fields_set}
     given = _secrets(body.password, body.secrets)
-    secrets = {**stored, **given}
-    sets_credentials = body.password is not None or bool(body.secrets)
-    if row.needs_credentials and not sets_credentials:
-        # A rename of a connector still waiting for its secrets: its driver checks the rest without them.
-        secrets = _with_placeholders(secrets, ["password"])
-    current = {k: getattr(row, k) for k in ("driver", "host", "port", "username", "database", "options")}
-    changes = {k: getattr(body, k) for k in current if k in fields}
-    merged = {**current, **changes}
-    if "host" in changes and "port" not in changes and merged["driver"] != "sqlite":
-        merged["port"] = None if "://" in (changes["host"] or "") else merged["port"]
-    config = driver_class(row.type).normalize_config(
-        ConnectorConfig(
-            type=row.type, secrets=secrets, **{**merged, "options": dict(merged["options"] or {})}
-        )
-    )
-    cls = driver_class(row.type)
-    driver = cls(config, settings=platform.settings)
-    driver.check_config()
-    driver.check_network()
-    config = driver.settle_config()
-    before = ConnectorConfig(type=row.type, **{**current, "options": dict(current["options"] or {})})
-    moved = cls.destination(before) != cls.destination(config)
-    if moved and not sets_credentials and any(v != _PLACEHOLDER for v in stored.values()):
-        config = config.evolve(secrets={})
-        row.needs_credentials = True
-    elif moved:
-        config = config.evolve(secrets=given)  # only what this request gave: nothing carried to the new place
-    if body.name is not None:
-        ensure_unique_name(session, Connector, row.project_id, body.name, "connector", exclude_id=row.id)
-        row.name = body.name
-    for key in ("driver", "host", "port", "username", "database", "options"):
-        setattr(row, key, getattr(config, key))
-    row.secret_enc = platform.vault.encrypt({k: v for k, v in config.secrets.items() if v != _PLACEHOLDER})
-    if sets_credentials:
-        row.needs_credentials = False
+    connectors.update(session, platform.vault, platform.settings, row, body.name, changes, given)
     return connector_public(platform, row)
 
 
@@ -223,31 +130,7 @@ def delete_connector(
 ) -> Response:
     """Delete a connector; refused while datasources or exporters use it, unless ``force``."""
     row = resource_for(session, user, Connector, connector_id, "connector")
-    users = list(session.scalars(select(DataSource).where(DataSource.connector_id == row.id)))
-    exporters = list(session.scalars(select(Exporter).where(Exporter.connector_id == row.id)))
-    if (users or exporters) and not force:
-        used_by = []
-        if users:
-            used_by.append(f"datasources {', '.join(repr(d.name) for d in users)}")
-        if exporters:
-            used_by.append(f"exporters {', '.join(repr(e.name) for e in exporters)}")
-        raise Conflict(
-            f"Connector {row.name!r} is used by {' and '.join(used_by)}; delete them first or pass "
-            "force=true.",
-            {
-                "datasources": [{"id": d.id, "name": d.name} for d in users],
-                "exporters": [{"id": e.id, "name": e.name} for e in exporters],
-            },
-        )
-    for ds in users:
-        session.delete(ds)
-    for exporter in exporters:
-        for export in session.scalars(select(Export).where(Export.exporter_id == exporter.id)):
-            session.delete(export)
-        session.flush()
-        session.delete(exporter)
-    session.flush()  # the users go first: the database would otherwise cascade them away under the ORM
-    session.delete(row)
+    connectors.delete(session, row, force)
     return Response(status_code=204)
 
 

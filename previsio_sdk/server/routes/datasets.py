@@ -28,6 +28,7 @@ from ..deps import (
 from ..errors import Conflict, Invalid, NotFound, PlatformError
 from ..models import Dataset, DataSource, Job
 from ..schemas import DatasetFile, DatasetPublic, JobPublic, Page, SnapshotCreate
+from ..services import datasets
 from .common import receive_upload, refuse_declared_oversize, upload_format
 
 router = APIRouter(tags=["datasets"], route_class=SessionRoute)
@@ -176,9 +177,7 @@ def delete_dataset(
 ) -> Response:
     """Delete a dataset and its file."""
     row = _ready(session, user, dataset_id, min_role="editor")
-    session.delete(row)
-    session.commit()
-    platform.store.delete(dataset_id)
+    datasets.delete_dataset(session, platform.store, row)
     return Response(status_code=204)
 
 

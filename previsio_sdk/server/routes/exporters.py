@@ -24,6 +24,7 @@ from ..errors import NotFound
 from ..jobs import build_driver, cancel
 from ..models import Connector, Dataset, Export, Exporter
 from ..schemas import ExportCreate, ExporterCreate, ExporterPublic, ExportPublic, Page
+from ..services import connectors
 from .common import ensure_unique_name, receive_upload, refuse_declared_oversize, upload_format
 
 router = APIRouter(tags=["exporters"], route_class=SessionRoute)
@@ -91,10 +92,7 @@ def get_exporter(exporter_id: str, session: SessionDep, user: CurrentUser) -> Ex
 def delete_exporter(exporter_id: str, session: SessionDep, user: CurrentUser) -> Response:
     """Delete an exporter and the record of its exports (what they wrote stays where it is)."""
     row = resource_for(session, user, Exporter, exporter_id, "exporter")
-    for export in session.scalars(select(Export).where(Export.exporter_id == row.id)):
-        session.delete(export)
-    session.flush()
-    session.delete(row)
+    connectors.delete_exporter(session, row)
     return Response(status_code=204)
 
 

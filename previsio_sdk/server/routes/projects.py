@@ -16,8 +16,9 @@ from ..deps import (
     visible_project_ids,
 )
 from ..errors import Conflict
-from ..models import Dataset, Project, ProjectMember
+from ..models import Project, ProjectMember
 from ..schemas import Page, ProjectCreate, ProjectPublic, ProjectUpdate
+from ..services import datasets
 
 router = APIRouter(tags=["projects"], route_class=SessionRoute)
 
@@ -80,9 +81,5 @@ def delete_project(
 ) -> Response:
     """Delete a project with everything it holds, dataset files included (owners only)."""
     project = project_for(session, user, project_id, min_role="owner")
-    dataset_ids = list(session.scalars(select(Dataset.id).where(Dataset.project_id == project.id)))
-    session.delete(project)
-    session.commit()
-    for dataset_id in dataset_ids:
-        platform.store.delete(dataset_id)
+    datasets.delete_project(session, platform.store, project)
     return Response(status_code=204)
