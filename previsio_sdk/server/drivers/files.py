@@ -704,14 +704,43 @@ class BucketDriver(FileDriver):
     object_word: ClassVar[str] = "objects"
     #: What the store calls one of its datasources in messages.
     datasource_label: ClassVar[str] = "A datasource"
+    #: The store's name in messages (``S3``, ``GCS``).
+    store_label: ClassVar[str] = ""
+    #: The connector options the store takes.
+    config_options: ClassVar[tuple[str, ...]] = ("bucket", "root")
 
-    def check_bucket(self, bucket: str) -> str:
+    @staticmethod
+    def bucket_name(bucket: str, field: str = "bucket") -> str:
         """Check a bucket name by the store's rules.
 
         Raises:
             Invalid: Not a bucket name of this store (``unsafe_path``).
         """
         raise NotImplementedError
+
+    def check_bucket(self, bucket: str) -> str:
+        """Check a bucket name by the store's rules (see :meth:`bucket_name`)."""
+        return self.bucket_name(bucket)
+
+    @classmethod
+    def normalize_options(cls, options: dict[str, Any]) -> dict[str, Any]:
+        """The connector's options checked: known ones only, a valid default bucket, a clean key prefix.
+
+        Raises:
+            Invalid: An unknown option, a bucket that is not one, a prefix that is not a path.
+        """
+        options = dict(options)
+        unknown = sorted(set(options) - set(cls.config_options))
+        if unknown:
+            raise Invalid(
+                f"Unknown {cls.store_label} connector options {unknown}; known: {list(cls.config_options)}.",
+                {"field": "options"},
+            )
+        if options.get("bucket"):
+            options["bucket"] = cls.bucket_name(options["bucket"], "options")
+        if "root" in options:
+            options["root"] = normalize_root(options["root"]).strip("/")
+        return options
 
     def bucket_entry(self, info: dict[str, Any]) -> dict[str, Any]:
         """The listing entry of one bucket as the filesystem describes it."""

@@ -34,7 +34,7 @@ from .base import (
     SourceNotFound,
     register,
 )
-from .files import BucketDriver, normalize_root
+from .files import BucketDriver
 
 CONFIG_OPTIONS = ("project", "bucket", "root")
 #: Google's token endpoint, the one a service account key names.
@@ -75,6 +75,8 @@ class GCSDriver(BucketDriver):
     """Objects of a Cloud Storage bucket; paths are object names, below ``options["root"]`` when set."""
 
     datasource_label = "A GCS datasource"
+    store_label = "GCS"
+    config_options = CONFIG_OPTIONS
     secret_fields: ClassVar[tuple[str, ...]] = ("credentials",)
 
     @classmethod
@@ -95,17 +97,7 @@ class GCSDriver(BucketDriver):
                 raise Invalid(f"The GCS endpoint {host!r} has an invalid port.", {"field": "host"}) from None
             netloc = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
             host = f"{parts.scheme}://{netloc}{f':{port}' if port else ''}{parts.path.rstrip('/')}"
-        options = dict(config.options)
-        unknown = sorted(set(options) - set(CONFIG_OPTIONS))
-        if unknown:
-            raise Invalid(
-                f"Unknown GCS connector options {unknown}; known: {list(CONFIG_OPTIONS)}.",
-                {"field": "options"},
-            )
-        if options.get("bucket"):
-            options["bucket"] = check_bucket(options["bucket"], "options")
-        if "root" in options:
-            options["root"] = normalize_root(options["root"]).strip("/")
+        options = cls.normalize_options(config.options)
         return config.evolve(host=host, port=None, username=None, database=None, options=options)
 
     def _key(self) -> dict[str, Any] | None:
@@ -158,8 +150,7 @@ class GCSDriver(BucketDriver):
         fs.retries = 2
         return fs
 
-    def check_bucket(self, bucket: str) -> str:
-        return check_bucket(bucket)
+    bucket_name = staticmethod(check_bucket)
 
     def entry(self, fs: Any, root: str, info: dict[str, Any]) -> dict[str, Any] | None:
         updated = info.get("updated")  # RFC 3339: "2024-01-31T12:00:00.123Z"

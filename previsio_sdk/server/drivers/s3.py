@@ -30,7 +30,7 @@ from .base import (
     refuse_credentials_in_host,
     register,
 )
-from .files import BucketDriver, normalize_root
+from .files import BucketDriver
 
 CONFIG_OPTIONS = ("region", "bucket", "root", "addressing_style")
 _BUCKET = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,254}$")
@@ -63,6 +63,8 @@ class S3Driver(BucketDriver):
 
     object_word = "keys"
     datasource_label = "An S3 datasource"
+    store_label = "S3"
+    config_options = CONFIG_OPTIONS
     secret_fields: ClassVar[tuple[str, ...]] = ("password", "session_token")
 
     @classmethod
@@ -94,17 +96,7 @@ class S3Driver(BucketDriver):
                 "Give both the access key (username=) and the secret key (password=), or neither.",
                 {"field": "password"},
             )
-        options = dict(config.options)
-        unknown = sorted(set(options) - set(CONFIG_OPTIONS))
-        if unknown:
-            raise Invalid(
-                f"Unknown S3 connector options {unknown}; known: {list(CONFIG_OPTIONS)}.",
-                {"field": "options"},
-            )
-        if options.get("bucket"):
-            options["bucket"] = check_bucket(options["bucket"], "options")
-        if "root" in options:
-            options["root"] = normalize_root(options["root"]).strip("/")
+        options = cls.normalize_options(config.options)
         if options.get("addressing_style") not in (None, "path", "virtual", "auto"):
             raise Invalid("addressing_style must be 'path', 'virtual' or 'auto'.", {"field": "options"})
         return config.evolve(host=host, port=port, options=options, database=None)
@@ -157,8 +149,7 @@ class S3Driver(BucketDriver):
             return None  # AWS: its endpoints are public
         return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
 
-    def check_bucket(self, bucket: str) -> str:
-        return check_bucket(bucket)
+    bucket_name = staticmethod(check_bucket)
 
     def bucket_entry(self, info: dict[str, Any]) -> dict[str, Any]:
         return {**super().bucket_entry(info), "modified_at": info.get("CreationDate")}

@@ -28,6 +28,7 @@ from urllib.parse import quote
 import sqlalchemy as sa
 
 from ..errors import Invalid
+from .local import _inside
 
 #: Functions no SQLite connection of the platform may call (files, extensions, the shell's helpers).
 FORBIDDEN_FUNCTIONS = frozenset({"load_extension", "writefile", "readfile", "fts3_tokenizer", "edit"})
@@ -57,10 +58,6 @@ _READ_ACTIONS = frozenset(
         getattr(sqlite3, "SQLITE_RECURSIVE", 33),
     }
 )
-
-
-def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def own_paths(settings: Any) -> list[str]:
