@@ -191,7 +191,8 @@ class DatasetStore(abc.ABC):
             for index in range(pf.num_row_groups):
                 if got >= n:
                     break
-                part = pf.read_row_group(index).slice(0, n - got)
+                # One row group, on this thread: a platform whose address space is capped may not start more.
+                part = pf.read_row_group(index, use_threads=False).slice(0, n - got)
                 parts.append(part)
                 got += part.num_rows
             if not parts:
